@@ -1,0 +1,3 @@
+"""fhirdr: disaster-recovery runbooks for Azure API for FHIR."""
+
+__version__ = "0.1.0"

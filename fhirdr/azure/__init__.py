@@ -1,0 +1,1 @@
+"""Azure access in one place: credential, cloud, transport, retry settings and SDK clients."""

@@ -1,0 +1,172 @@
+"""AzureSession builds every SDK client fhirdr uses, for real Azure or for the simulated one."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import Any, TypeVar
+
+from fhirdr.azure.clouds import Cloud, get_cloud
+from fhirdr.errors import AzureError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# azure-core already retries 408/429/5xx and connection errors; these settings only widen that.
+# Nothing in fhirdr retries an SDK call again on top (that would multiply attempts).
+RETRY_SETTINGS: dict[str, Any] = {"retry_total": 10, "retry_status": 6, "retry_backoff_factor": 0.8,
+                                  "retry_backoff_max": 60}
+LRO_TIMEOUT_SECONDS = 30 * 60
+
+
+class AzureSession:
+    """Credential, cloud, transport and clients for one subscription. Everything is created lazily."""
+
+    def __init__(self, subscription: str, cloud: str = "AzureCloud", sim_path: Path | None = None) -> None:
+        self.subscription = subscription
+        self.cloud: Cloud = get_cloud(cloud)
+        self.sim_path = sim_path
+        self._clients: dict[str, Any] = {}
+
+    @property
+    def simulated(self) -> bool:
+        return self.sim_path is not None
+
+    @cached_property
+    def sim_store(self) -> Any:
+        from fhirdr.sim.transport import open_world
+
+        assert self.sim_path is not None
+        return open_world(self.sim_path)
+
+    @cached_property
+    def transport(self) -> Any:
+        if not self.simulated:
+            return None
+        from fhirdr.sim.transport import SimTransport
+
+        return SimTransport(self.sim_store)
+
+    @cached_property
+    def credential(self) -> Any:
+        if self.simulated:
+            from fhirdr.sim.transport import SimCredential
+
+            return SimCredential()
+        from azure.identity import DefaultAzureCredential
+
+        return DefaultAzureCredential(authority=self.cloud.authority_host)
+
+    def sleep(self, seconds: float) -> None:
+        """Wait; in the sim, simulated time passes instead."""
+        if self.simulated:
+            self.transport.sleep(seconds)
+        else:
+            time.sleep(seconds)
+
+    def now(self) -> float:
+        return self.sim_store.now() if self.simulated else time.time()
+
+    def _client(self, key: str, factory: Callable[[], T]) -> T:
+        if key not in self._clients:
+            self._clients[key] = factory()
+        return self._clients[key]
+
+    def _kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "base_url": self.cloud.resource_manager,
+            "credential_scopes": [self.cloud.scope],
+            **RETRY_SETTINGS,
+        }
+        if self.simulated:
+            kwargs["transport"] = self.transport
+            # Simulated time: each poll advances the world's clock by this much, no real waiting.
+            kwargs["polling_interval"] = 5
+        return kwargs
+
+    def network(self) -> Any:
+        def make() -> Any:
+            from azure.mgmt.network import NetworkManagementClient
+
+            return NetworkManagementClient(self.credential, self.subscription, **self._kwargs())
+
+        return self._client("network", make)
+
+    def private_dns(self) -> Any:
+        def make() -> Any:
+            from azure.mgmt.privatedns import PrivateDnsManagementClient
+
+            return PrivateDnsManagementClient(self.credential, self.subscription, **self._kwargs())
+
+        return self._client("privatedns", make)
+
+    def healthcare(self) -> Any:
+        def make() -> Any:
+            from azure.mgmt.healthcareapis import HealthcareApisManagementClient
+
+            return HealthcareApisManagementClient(self.credential, self.subscription, **self._kwargs())
+
+        return self._client("healthcare", make)
+
+    def resources(self) -> Any:
+        def make() -> Any:
+            from azure.mgmt.resource.resources import ResourceManagementClient
+
+            return ResourceManagementClient(self.credential, self.subscription, **self._kwargs())
+
+        return self._client("resources", make)
+
+
+def get_or_none(call: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    """Call an SDK `get`; None when the resource (or its parent) does not exist."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        return call(*args, **kwargs)
+    except ResourceNotFoundError:
+        return None
+
+
+def wait(poller: Any) -> Any:
+    """Finish a long-running operation started with a `begin_*` call."""
+    return poller.result(timeout=LRO_TIMEOUT_SECONDS)
+
+
+@contextmanager
+def azure_errors(action: str) -> Iterator[None]:
+    """The one boundary where azure-core's exceptions become fhirdr errors (exit 3)."""
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
+    try:
+        yield
+    except ClientAuthenticationError as exc:
+        raise AzureError(
+            f"authentication failed while {action}: {_first_line(exc)}",
+            hint="sign in with `az login`, or set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, "
+                 "or use --sim for the simulated Azure",
+        ) from exc
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        raise AzureError(f"could not reach Azure while {action}: {_first_line(exc)}",
+                         hint="check the network and run the command again; completed steps are kept") from exc
+    except HttpResponseError as exc:
+        code = getattr(getattr(exc, "error", None), "code", None)
+        message = getattr(getattr(exc, "error", None), "message", None) or _first_line(exc)
+        status = getattr(exc, "status_code", None)
+        detail = f"{code}: {message}" if code else message
+        raise AzureError(f"Azure refused {action} (HTTP {status}): {detail}", code=code,
+                         hint="run the command again to resume; completed steps are kept") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,31 @@
+"""`fhirdr configure-private-link`: the article's private-link section, checked and fixed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from fhirdr.cli.settings import Settings
+
+
+def configure_private_link(
+    ctx: typer.Context,
+    apply: bool = typer.Option(False, "--apply", help="Create what is missing (asks first unless --yes)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    resume: str | None = typer.Option(None, "--resume", metavar="RUN_ID", help="Continue an earlier apply run."),
+    runbook: Path | None = typer.Option(None, "--runbook", help="Use this runbook file instead of the shipped one."),
+) -> None:
+    """Check the Private Link setup for DR: endpoint, secondary VNet, peerings, DNS zone links."""
+    from fhirdr.cli.runbook_command import run_runbook
+
+    settings: Settings = ctx.obj
+    target = settings.load_target()
+    target.require_private_link()
+    target.require_regions()
+    code = run_runbook(settings, "private-link", target, apply=apply, yes=yes, resume=resume, runbook_file=runbook)
+    raise typer.Exit(code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("configure-private-link")(configure_private_link)

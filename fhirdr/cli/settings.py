@@ -1,0 +1,59 @@
+"""Global options, resolved once per invocation: target file, overrides, sim, cloud, output."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fhirdr.cli.output import OutputFormat
+from fhirdr.cli.terminal import Terminal
+from fhirdr.paths import default_sim_path
+from fhirdr.target import DEFAULT_TARGET_FILE, Target, load_target
+
+
+@dataclass
+class Settings:
+    target_path: Path | None = None
+    subscription: str | None = None
+    resource_group: str | None = None
+    service: str | None = None
+    sim: bool = False
+    cloud: str = "AzureCloud"
+    output: OutputFormat = OutputFormat.table
+    query: str | None = None
+    verbose: int = 0
+    debug: bool = False
+    terminal: Terminal = field(default_factory=Terminal)
+
+    @property
+    def sim_path(self) -> Path:
+        explicit = os.environ.get("FHIRDR_SIM")
+        return Path(explicit).expanduser() if explicit else default_sim_path()
+
+    @property
+    def use_sim(self) -> bool:
+        return self.sim or bool(os.environ.get("FHIRDR_SIM"))
+
+    def target_file(self) -> Path | None:
+        """--target, else ./fhirdr.toml when present."""
+        if self.target_path is not None:
+            return self.target_path
+        default = Path(DEFAULT_TARGET_FILE)
+        return default if default.exists() else None
+
+    def target_file_for_writing(self) -> Path:
+        return self.target_path or Path(DEFAULT_TARGET_FILE)
+
+    def load_target(self) -> Target:
+        overrides = {"subscription": self.subscription, "resource_group": self.resource_group, "service": self.service}
+        return load_target(self.target_file(), overrides)
+
+    def azure(self, target: Target) -> Any:
+        from fhirdr.azure.session import AzureSession
+
+        session = AzureSession(target.subscription, self.cloud, self.sim_path if self.use_sim else None)
+        if session.simulated:
+            session.sim_store  # noqa: B018 - fail early, with the hint, when there is no world yet
+        return session

@@ -1,0 +1,152 @@
+"""`fhirdr sim ...`: build, inspect, reset and disturb the simulated Azure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from fhirdr.cli.settings import Settings
+from fhirdr.errors import BadInputError
+
+sim_app = typer.Typer(help="Drive the simulated Azure (its state file: $FHIRDR_SIM or the state directory).",
+                      no_args_is_help=True)
+fault_app = typer.Typer(help="Fault rules: throttling, 5xx, dropped connections, failed async operations.",
+                        no_args_is_help=True)
+sim_app.add_typer(fault_app, name="fault")
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    return ctx.find_root().obj
+
+
+@sim_app.command("init")
+def init(
+    ctx: typer.Context,
+    service: str = typer.Option("fhirdemo", "--service-name", help="Name of the simulated FHIR service."),
+    pending_endpoint: bool = typer.Option(False, "--pending-endpoint",
+                                          help="Leave the private endpoint connection Pending approval."),
+    page_size: int = typer.Option(100, "--page-size", min=1, help="Items per page in list answers."),
+    force: bool = typer.Option(False, "--force", help="Rebuild the world and rewrite the target file."),
+) -> None:
+    """Build a two-region world: a FHIR service in westus2 with Private Link; westcentralus empty."""
+    from fhirdr.sim.store import Store
+    from fhirdr.sim.world import WorldSpec, build_world, target_for
+    from fhirdr.target import dump_toml, parse_target
+
+    settings = _settings(ctx)
+    terminal = settings.terminal
+    path = settings.sim_path
+    target_file = settings.target_file_for_writing()
+    spec = WorldSpec(service=service, endpoint_pending=pending_endpoint, page_size=page_size)
+    parse_target(target_for(spec), "--service-name")  # bad names are refused before anything is written
+    if Store(path).exists() and not force:
+        terminal.display_info(f"the simulated Azure already exists at {path}; kept as it is "
+                              "(use --force to rebuild it)")
+    else:
+        _remove(path)
+        build_world(path, spec)
+        terminal.display_success(f"simulated Azure created at {path}")
+    if target_file.exists() and not force:
+        terminal.display_info(f"target file {target_file} already exists; kept as it is")
+    else:
+        target_file.write_text(dump_toml(target_for(spec), header="fhirdr target, written by `fhirdr sim init`"),
+                               encoding="utf-8")
+        terminal.display_success(f"target file written to {target_file}")
+    terminal.display_info("next: fhirdr --sim configure-private-link")
+
+
+def _remove(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+@sim_app.command("show")
+def show(ctx: typer.Context) -> None:
+    """The resources of the simulated world, its clock and its fault rules."""
+    from datetime import datetime, timezone
+
+    from rich.table import Table
+
+    from fhirdr.cli.output import render
+    from fhirdr.sim.transport import open_world
+
+    settings = _settings(ctx)
+    store = open_world(settings.sim_path)
+    resources = []
+    for resource in store.all_resources():
+        props = resource.body.get("properties", {})
+        state = props.get("peeringState") or props.get("virtualNetworkLinkState") or props.get("provisioningState", "")
+        resources.append({"type": resource.body.get("type", resource.type), "name": resource.body.get("name"),
+                          "location": resource.body.get("location", ""), "state": state, "id": resource.id})
+    clock = datetime.fromtimestamp(store.now(), timezone.utc).isoformat()
+    document = {"path": str(settings.sim_path), "subscription": store.get_meta("subscription"), "clock": clock,
+                "resources": resources, "faults": store.faults()}
+
+    def table(doc: dict) -> Table:
+        grid = Table(title=f"simulated Azure — clock {doc['clock']}", title_justify="left")
+        for column in ("type", "name", "location", "state"):
+            grid.add_column(column)
+        for row in doc["resources"]:
+            grid.add_row(row["type"], row["name"], row["location"], row["state"])
+        return grid
+
+    render(settings.terminal, document, settings.output, settings.query, table)
+
+
+@sim_app.command("reset")
+def reset(ctx: typer.Context) -> None:
+    """Delete the simulated world (the target file is left alone)."""
+    settings = _settings(ctx)
+    path = settings.sim_path
+    if not path.exists():
+        settings.terminal.display_info(f"nothing to reset at {path}")
+        return
+    _remove(path)
+    settings.terminal.display_success(f"simulated Azure at {path} removed; `fhirdr sim init` builds a new one")
+
+
+@fault_app.command("add")
+def fault_add(
+    ctx: typer.Context,
+    kind: str = typer.Option(..., "--kind", help="429, 500, 503, drop or fail-async."),
+    path: str = typer.Option("*", "--path", help="Glob on the request path, e.g. '*/virtualNetworkPeerings/*'."),
+    method: str = typer.Option("*", "--method", help="HTTP method, or * for any."),
+    count: int = typer.Option(1, "--count", min=1, help="How many matching requests it applies to."),
+    retry_after: int = typer.Option(1, "--retry-after", min=0, help="Retry-After seconds for 429."),
+) -> None:
+    """Add a fault rule."""
+    from fhirdr.sim.transport import FAULT_KINDS, open_world
+
+    if kind not in FAULT_KINDS:
+        raise BadInputError(f"--kind {kind!r} is not a fault kind", hint=f"use one of {', '.join(FAULT_KINDS)}")
+    methods = ("*", "GET", "PUT", "PATCH", "POST", "DELETE", "HEAD")
+    if method.upper() not in methods:
+        raise BadInputError(f"--method {method!r} is not an HTTP method", hint=f"use one of {', '.join(methods)}")
+    settings = _settings(ctx)
+    fault_id = open_world(settings.sim_path).add_fault(method, path, kind, count, retry_after)
+    settings.terminal.display_success(f"fault rule {fault_id} added: {kind} on {method.upper()} {path} x{count}")
+
+
+@fault_app.command("list")
+def fault_list(ctx: typer.Context) -> None:
+    """List the fault rules still armed."""
+    from fhirdr.cli.output import render
+    from fhirdr.sim.transport import open_world
+
+    settings = _settings(ctx)
+    render(settings.terminal, open_world(settings.sim_path).faults(), settings.output, settings.query)
+
+
+@fault_app.command("clear")
+def fault_clear(ctx: typer.Context) -> None:
+    """Remove every fault rule."""
+    from fhirdr.sim.transport import open_world
+
+    settings = _settings(ctx)
+    removed = open_world(settings.sim_path).clear_faults()
+    settings.terminal.display_success(f"{removed} fault rule(s) removed")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(sim_app, name="sim")

@@ -1,0 +1,40 @@
+"""One object owns the consoles: data to stdout, everything else (progress, errors) to stderr."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+
+class Terminal:
+    def __init__(self, verbose: int = 0) -> None:
+        self.verbose = verbose
+        self.out = Console(file=sys.stdout, highlight=False, soft_wrap=False)
+        self.err = Console(file=sys.stderr, highlight=False, soft_wrap=False)
+
+    def display_error(self, message: str, hint: str | None = None) -> None:
+        self.err.print(f"[bold red]error:[/] {escape(message)}")
+        if hint:
+            self.err.print(f"[dim]hint:[/] {escape(hint)}")
+
+    def display_warning(self, message: str) -> None:
+        self.err.print(f"[yellow]warning:[/] {escape(message)}")
+
+    def display_success(self, message: str) -> None:
+        self.err.print(f"[green]{escape(message)}[/]")
+
+    def display_info(self, message: str) -> None:
+        self.err.print(escape(message))
+
+    def display_table(self, table: Any) -> None:
+        self.out.print(table)
+
+    def status(self, message: str) -> Any:
+        return self.err.status(escape(message), spinner="dots")
+
+    @property
+    def interactive(self) -> bool:
+        return sys.stdin.isatty() and self.err.is_terminal

@@ -1,0 +1,59 @@
+"""Errors raised by fhirdr's core; the CLI maps each to an exit code and a message."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_AZURE = 3
+EXIT_SAFETY = 4
+EXIT_INTERRUPTED = 130
+
+
+class FhirdrError(Exception):
+    """Base of every error fhirdr raises on purpose. `hint` tells the user what to do next."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class BadInputError(FhirdrError):
+    """The user asked for something that cannot be done as asked (exit 2)."""
+
+
+class TargetError(BadInputError):
+    """The target file or the options describing the target are wrong."""
+
+
+class RunbookError(BadInputError):
+    """A runbook failed validation."""
+
+
+class SimNotInitialisedError(BadInputError):
+    """--sim was asked for but there is no simulated world yet."""
+
+
+class AzureError(FhirdrError):
+    """Azure answered with an error, or could not be reached, or authentication failed (exit 3)."""
+
+    exit_code = EXIT_AZURE
+
+    def __init__(self, message: str, hint: str | None = None, code: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.code = code
+
+
+class SafetyGateError(FhirdrError):
+    """A safety gate refused to go on (exit 4)."""
+
+    exit_code = EXIT_SAFETY
+
+
+class CheckFailedError(FhirdrError):
+    """A check found problems, or a run did not reach its desired state (exit 1)."""
+
+    exit_code = EXIT_CHECK_FAILED

@@ -1,0 +1,1 @@
+"""Renderers for plans, journals and drill reports."""

@@ -1,0 +1,1 @@
+"""Runbooks: the model, loading and validation, the runner and the journal."""

@@ -1,0 +1,199 @@
+"""Run a runbook: plan every step read-only, then apply step by step and verify each."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_attempt, wait_exponential
+
+from fhirdr.azure.session import azure_errors
+from fhirdr.errors import FhirdrError
+from fhirdr.runbook.model import Runbook, StepSpec
+from fhirdr.steps import registry
+from fhirdr.steps.base import Change, Context, Step
+
+Observer = Callable[[dict[str, Any]], None]
+
+# Re-reads after apply until the step reports nothing left to do (Azure is eventually consistent:
+# a link goes InProgress -> Completed, a peering Initiated -> Connected).
+VERIFY_ATTEMPTS = 6
+
+
+@dataclass
+class StepResult:
+    spec: StepSpec
+    status: str  # in-sync | changes | blocked | instruction | verified | applied | failed | skipped | not-run
+    observed: str = ""
+    changes: list[Change] = field(default_factory=list)
+    error: str | None = None
+    duration: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.spec.id,
+            "title": self.spec.title,
+            "owner": self.spec.owner,
+            "section": self.spec.section,
+            "status": self.status,
+            "observed": self.observed,
+            "changes": [c.to_dict() for c in self.changes],
+            "error": self.error,
+        }
+
+
+@dataclass
+class RunOutcome:
+    status: str  # ok | changes | blocked | failed | interrupted
+    results: list[StepResult]
+
+    @property
+    def pending_changes(self) -> int:
+        return sum(len(r.changes) for r in self.results if r.status in ("changes", "blocked"))
+
+
+class Runner:
+    """Drives one runbook against one context, telling observers about every transition."""
+
+    def __init__(self, runbook: Runbook, ctx: Context, observers: list[Observer] | None = None) -> None:
+        self.runbook = runbook
+        self.ctx = ctx
+        self.observers = list(observers or [])
+        impls = registry()
+        self.steps: list[tuple[StepSpec, Step]] = [
+            (spec, impls[spec.uses](ctx, **spec.args)) for spec in runbook.steps
+        ]
+
+    def emit(self, event: str, **data: Any) -> None:
+        for observer in self.observers:
+            observer({"event": event, **data})
+
+    # -- read-only ---------------------------------------------------------------------------
+
+    def plan(self) -> RunOutcome:
+        """Read facts and plan every step; nothing is changed."""
+        results = []
+        for spec, step in self.steps:
+            self.emit("step.checking", step=spec.id)
+            started = time.monotonic()
+            with azure_errors(f"reading the facts of {spec.id}"):
+                facts = step.facts()
+            changes = step.plan(facts)
+            result = StepResult(spec, _status_of(step, changes), step.observe(facts), changes,
+                                duration=time.monotonic() - started)
+            self.emit("step.planned", step=spec.id, status=result.status, observed=result.observed,
+                      changes=[c.to_dict() for c in changes])
+            results.append(result)
+        status = "ok"
+        if any(r.status == "changes" for r in results):
+            status = "changes"
+        if any(r.status == "blocked" for r in results):
+            status = "blocked"
+        return RunOutcome(status, results)
+
+    # -- acting ------------------------------------------------------------------------------
+
+    def apply(self, skip: set[str] | None = None, resumed_from: str | None = None) -> RunOutcome:
+        """Bring each step to its desired state in order; stop at the first that cannot get there."""
+        skip = skip or set()
+        results: list[StepResult] = []
+        status = "failed"
+        self.emit("run.started", mode="apply", resumed_from=resumed_from, skipping=sorted(skip))
+        started_run = time.monotonic()
+        try:
+            for spec, step in self.steps:
+                if spec.id in skip:
+                    results.append(StepResult(spec, "skipped", "verified in an earlier attempt of this run"))
+                    self.emit("step.skipped", step=spec.id, reason="verified earlier")
+                    continue
+                result = self._apply_step(spec, step)
+                results.append(result)
+                if result.status in ("blocked", "failed"):
+                    status = result.status
+                    break
+            else:
+                status = "ok"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            done = {r.spec.id for r in results}
+            results.extend(StepResult(spec, "not-run") for spec, _ in self.steps if spec.id not in done)
+            self.emit("run.finished", status=status, duration_s=round(time.monotonic() - started_run, 3))
+        return RunOutcome(status, results)
+
+    def _apply_step(self, spec: StepSpec, step: Step) -> StepResult:
+        started = time.monotonic()
+        self.emit("step.started", step=spec.id, owner=spec.owner)
+        try:
+            if step.instruction:
+                observed = step.observe(None)
+                self.emit("step.instruction", step=spec.id, owner=spec.owner, text=observed)
+                return StepResult(spec, "instruction", observed, duration=time.monotonic() - started)
+            with azure_errors(f"reading the facts of {spec.id}"):
+                facts = step.facts()
+            changes = step.plan(facts)
+            if not changes:
+                self.emit("step.verified", step=spec.id, changes=[], duration_s=_since(started))
+                return StepResult(spec, "in-sync", step.observe(facts), duration=time.monotonic() - started)
+            blocked = [c for c in changes if not c.fixable]
+            if blocked:
+                self.emit("step.blocked", step=spec.id, changes=[c.to_dict() for c in blocked])
+                return StepResult(spec, "blocked", step.observe(facts), blocked, duration=time.monotonic() - started)
+            self.emit("step.planned", step=spec.id, status="changes", changes=[c.to_dict() for c in changes])
+            for change in changes:
+                change_started = time.monotonic()
+                self.emit("change.started", step=spec.id, change=change.to_dict())
+                with azure_errors(f"{change.summary} ({spec.id})"):
+                    step.apply(change)
+                self.emit("change.applied", step=spec.id, change=change.to_dict(), duration_s=_since(change_started))
+            remaining, observed = self._verify(step)
+            if remaining:
+                error = "did not reach the desired state: " + "; ".join(c.summary for c in remaining)
+                self.emit("step.failed", step=spec.id, error=error, duration_s=_since(started))
+                return StepResult(spec, "failed", observed, remaining, error, time.monotonic() - started)
+            self.emit("step.verified", step=spec.id, changes=[c.to_dict() for c in changes], duration_s=_since(started))
+            return StepResult(spec, "applied", observed, changes, duration=time.monotonic() - started)
+        except FhirdrError as exc:
+            self.emit("step.failed", step=spec.id, error=exc.message, duration_s=_since(started))
+            raise
+        except KeyboardInterrupt:
+            self.emit("step.interrupted", step=spec.id, duration_s=_since(started))
+            raise
+
+    def _verify(self, step: Step) -> tuple[list[Change], str]:
+        """Re-read facts until nothing is left to do, or the attempts run out."""
+        observed = ""
+
+        def check() -> list[Change]:
+            nonlocal observed
+            with azure_errors("verifying"):
+                facts = step.facts()
+            observed = step.observe(facts)
+            return step.plan(facts)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(VERIFY_ATTEMPTS),
+            wait=wait_exponential(multiplier=2, max=60),
+            retry=retry_if_result(bool),
+            sleep=self.ctx.azure.sleep,
+        )
+        try:
+            remaining = retrying(check)
+        except RetryError as exc:
+            remaining = exc.last_attempt.result()
+        return remaining, observed
+
+
+def _status_of(step: Step, changes: list[Change]) -> str:
+    if step.instruction:
+        return "instruction"
+    if not changes:
+        return "in-sync"
+    return "blocked" if any(not c.fixable for c in changes) else "changes"
+
+
+def _since(started: float) -> float:
+    return round(time.monotonic() - started, 3)

@@ -1,0 +1,1 @@
+"""The simulated Azure: ARM endpoints answered in-process from one SQLite state file."""

@@ -1,0 +1,124 @@
+"""Microsoft.HealthcareApis/services (Azure API for FHIR) and its private endpoint connections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhirdr.sim.exceptions import InvalidRequestContent, NotFound, ResourceNotFound
+from fhirdr.sim.router import (
+    RG,
+    SUB,
+    Request,
+    Response,
+    Router,
+    check_preconditions,
+    new_etag,
+    paged,
+    parent_of,
+    poll_operation,
+    require_group,
+    start_async,
+)
+from fhirdr.sim.store import Store
+
+SERVICE_TYPE = "Microsoft.HealthcareApis/services"
+CONNECTION_TYPE = "Microsoft.HealthcareApis/services/privateEndpointConnections"
+CONNECTION_STATES = ("Pending", "Approved", "Rejected")
+
+SERVICE = RG + r"/providers/Microsoft\.HealthcareApis/services/(?P<service>[^/]+)"
+CONNECTION = SERVICE + r"/privateEndpointConnections/(?P<connection>[^/]+)"
+
+
+def service_body(store: Store, body: dict[str, Any]) -> dict[str, Any]:
+    """The service with its private endpoint connections embedded, as ARM returns it."""
+    out = dict(body)
+    out["properties"] = {
+        **body["properties"],
+        "privateEndpointConnections": [c.body for c in store.children(body["id"], CONNECTION_TYPE)],
+    }
+    return out
+
+
+def _service_id(request: Request) -> str:
+    return f"{require_group(request)}/providers/Microsoft.HealthcareApis/services/{request.params['service']}"
+
+
+def _require_service(request: Request) -> dict[str, Any]:
+    stored = request.store.get(_service_id(request))
+    if stored is None:
+        raise ResourceNotFound(SERVICE_TYPE, request.params["service"], request.params["rg"])
+    return stored.body
+
+
+def _get_service(request: Request) -> Response:
+    return Response(200, service_body(request.store, _require_service(request)))
+
+
+def _list_services(request: Request) -> Response:
+    gid = require_group(request)
+    return paged(request, [service_body(request.store, s.body) for s in request.store.children(gid, SERVICE_TYPE)])
+
+
+def _get_connection(request: Request) -> Response:
+    service = _require_service(request)
+    stored = request.store.get(f"{service['id']}/privateEndpointConnections/{request.params['connection']}")
+    if stored is None:
+        raise NotFound(f"Private endpoint connection '{request.params['connection']}' was not found.")
+    return Response(200, stored.body)
+
+
+def _list_connections(request: Request) -> Response:
+    service = _require_service(request)
+    return paged(request, [c.body for c in request.store.children(service["id"], CONNECTION_TYPE)])
+
+
+def set_endpoint_connection_state(store: Store, endpoint_id: str, service_id: str, state: dict[str, Any]) -> None:
+    """Mirror the service-side decision on the private endpoint, as Azure does."""
+    endpoint = store.get(endpoint_id)
+    if endpoint is None:
+        return
+    props = endpoint.body["properties"]
+    for key in ("privateLinkServiceConnections", "manualPrivateLinkServiceConnections"):
+        for connection in props.get(key, []):
+            if connection["properties"]["privateLinkServiceId"].lower() == service_id.lower():
+                connection["properties"]["privateLinkServiceConnectionState"] = dict(state)
+    store.put(endpoint.id, endpoint.type, parent_of(endpoint.id), endpoint.body)
+
+
+def _put_connection(request: Request) -> Response:
+    store = request.store
+    service = _require_service(request)
+    connection_id = f"{service['id']}/privateEndpointConnections/{request.params['connection']}"
+    existing = store.get(connection_id)
+    if existing is None:
+        raise NotFound(f"Private endpoint connection '{request.params['connection']}' was not found; connections "
+                       "are created by creating a private endpoint.")
+    check_preconditions(request, existing.body)
+    state = (request.json_body().get("properties") or {}).get("privateLinkServiceConnectionState") or {}
+    status = state.get("status")
+    if status not in CONNECTION_STATES:
+        raise InvalidRequestContent(f"privateLinkServiceConnectionState.status must be one of {', '.join(CONNECTION_STATES)}.")
+    new_state = {"status": status, "description": state.get("description", ""), "actionsRequired": "None"}
+    body = existing.body
+    body["properties"]["privateLinkServiceConnectionState"] = new_state
+    body["properties"]["provisioningState"] = "Updating"
+    body["etag"] = new_etag(request)
+    store.put(connection_id, CONNECTION_TYPE, service["id"], body)
+    set_endpoint_connection_state(store, body["properties"]["privateEndpoint"]["id"], service["id"], new_state)
+    status_url = (f"/subscriptions/{request.params['sub']}/providers/Microsoft.HealthcareApis/locations/"
+                  f"{service['location']}/operationresults/{store.new_uuid()}")
+    headers = start_async(request, connection_id, {"provisioningState": "Succeeded"}, status_url)
+    return Response(200, body, headers)
+
+
+def _operation(request: Request) -> Response:
+    return poll_operation(request, request.params["op"])
+
+
+def register(router: Router) -> None:
+    router.add(SERVICE, GET=_get_service)
+    router.add(RG + r"/providers/Microsoft\.HealthcareApis/services", GET=_list_services)
+    router.add(CONNECTION, GET=_get_connection, PUT=_put_connection)
+    router.add(SERVICE + r"/privateEndpointConnections", GET=_list_connections)
+    router.add(SUB + r"/providers/Microsoft\.HealthcareApis/locations/(?P<loc>[^/]+)/operationresults/(?P<op>[^/]+)",
+               GET=_operation)

@@ -1,0 +1,268 @@
+"""The simulated world's state: one SQLite file shared by every process that opens it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS resources (
+    key TEXT PRIMARY KEY,          -- lower-cased ARM id
+    id TEXT NOT NULL,              -- ARM id as first written
+    type TEXT NOT NULL,            -- lower-cased resource type, e.g. microsoft.network/virtualnetworks
+    parent TEXT NOT NULL,          -- lower-cased id of the resource group or parent resource
+    body TEXT NOT NULL,            -- the resource as ARM returns it (JSON)
+    seq INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS resources_by_parent ON resources (parent, type, seq);
+CREATE TABLE IF NOT EXISTS operations (
+    id TEXT PRIMARY KEY,
+    resource_key TEXT,
+    polls_left INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    on_done TEXT                   -- JSON: what to write to the resource when the operation ends
+);
+CREATE TABLE IF NOT EXISTS faults (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    method TEXT NOT NULL,
+    pattern TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    remaining INTEGER NOT NULL,
+    retry_after INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+"""
+
+
+@dataclass
+class StoredResource:
+    id: str
+    type: str
+    body: dict[str, Any]
+
+
+class Store:
+    """Resources by case-insensitive ARM id, async operations, fault rules, a clock and an event log.
+
+    Every request runs inside `transaction()`, an immediate SQLite transaction, so two processes
+    driving the same world see each other's writes in order.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            self._local.depth = 0
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        if not self.path.exists():
+            return False
+        try:
+            return self.get_meta("schema") == SCHEMA_VERSION
+        except sqlite3.DatabaseError:
+            return False
+
+    def create(self, meta: dict[str, str]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn.executescript(_SCHEMA)
+        with self.transaction():
+            for key, value in {"schema": SCHEMA_VERSION, **meta}.items():
+                self.set_meta(key, value)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        conn = self._conn
+        if self._local.depth:
+            self._local.depth += 1
+            try:
+                yield
+            finally:
+                self._local.depth -= 1
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        self._local.depth = 1
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+        finally:
+            self._local.depth = 0
+
+    # -- meta, clock, ids ------------------------------------------------------------------------
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def now(self) -> float:
+        """Simulated time, seconds since the epoch."""
+        return float(self.get_meta("clock", "0") or 0)
+
+    def advance(self, seconds: float) -> float:
+        with self.transaction():
+            now = self.now() + max(0.0, seconds)
+            self.set_meta("clock", repr(now))
+        return now
+
+    def next_seq(self) -> int:
+        seq = int(self.get_meta("seq", "0") or 0) + 1
+        self.set_meta("seq", str(seq))
+        return seq
+
+    def new_uuid(self) -> str:
+        """Deterministic ids: the world's seed and a counter."""
+        seed = self.get_meta("seed", "fhirdr")
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{seed}/{self.next_seq()}"))
+
+    # -- resources -------------------------------------------------------------------------------
+
+    def get(self, resource_id: str) -> StoredResource | None:
+        row = self._conn.execute(
+            "SELECT id, type, body FROM resources WHERE key = ?", (resource_id.lower(),)
+        ).fetchone()
+        return StoredResource(row[0], row[1], json.loads(row[2])) if row else None
+
+    def put(self, resource_id: str, rtype: str, parent: str, body: dict[str, Any]) -> None:
+        key = resource_id.lower()
+        row = self._conn.execute("SELECT id, seq FROM resources WHERE key = ?", (key,)).fetchone()
+        if row:
+            self._conn.execute(
+                "UPDATE resources SET body = ? WHERE key = ?", (json.dumps(body, sort_keys=True), key)
+            )
+        else:
+            self._conn.execute(
+                "INSERT INTO resources (key, id, type, parent, body, seq) VALUES (?, ?, ?, ?, ?, ?)",
+                (key, resource_id, rtype.lower(), parent.lower(), json.dumps(body, sort_keys=True), self.next_seq()),
+            )
+
+    def delete(self, resource_id: str) -> bool:
+        key = resource_id.lower()
+        cursor = self._conn.execute("DELETE FROM resources WHERE key = ? OR key LIKE ?", (key, key + "/%"))
+        return cursor.rowcount > 0
+
+    def children(self, parent: str, rtype: str | None = None) -> list[StoredResource]:
+        if rtype is None:
+            rows = self._conn.execute(
+                "SELECT id, type, body FROM resources WHERE parent = ? ORDER BY seq", (parent.lower(),)
+            )
+        else:
+            rows = self._conn.execute(
+                "SELECT id, type, body FROM resources WHERE parent = ? AND type = ? ORDER BY seq",
+                (parent.lower(), rtype.lower()),
+            )
+        return [StoredResource(r[0], r[1], json.loads(r[2])) for r in rows]
+
+    def by_type(self, rtype: str, prefix: str = "") -> list[StoredResource]:
+        rows = self._conn.execute(
+            "SELECT id, type, body FROM resources WHERE type = ? AND key LIKE ? ORDER BY seq",
+            (rtype.lower(), prefix.lower() + "%"),
+        )
+        return [StoredResource(r[0], r[1], json.loads(r[2])) for r in rows]
+
+    def all_resources(self) -> list[StoredResource]:
+        rows = self._conn.execute("SELECT id, type, body FROM resources ORDER BY seq")
+        return [StoredResource(r[0], r[1], json.loads(r[2])) for r in rows]
+
+    # -- async operations ------------------------------------------------------------------------
+
+    def add_operation(
+        self, op_id: str, resource_key: str | None, polls: int, on_done: dict[str, Any], error: dict | None = None
+    ) -> None:
+        self._conn.execute(
+            "INSERT INTO operations (id, resource_key, polls_left, status, error, on_done) VALUES (?, ?, ?, ?, ?, ?)",
+            (op_id, resource_key, polls, "InProgress", json.dumps(error) if error else None, json.dumps(on_done)),
+        )
+
+    def get_operation(self, op_id: str) -> dict[str, Any] | None:
+        row = self._conn.execute(
+            "SELECT id, resource_key, polls_left, status, error, on_done FROM operations WHERE id = ?", (op_id,)
+        ).fetchone()
+        if not row:
+            return None
+        return {
+            "id": row[0], "resource_key": row[1], "polls_left": row[2], "status": row[3],
+            "error": json.loads(row[4]) if row[4] else None, "on_done": json.loads(row[5]) if row[5] else {},
+        }
+
+    def update_operation(self, op_id: str, polls_left: int, status: str) -> None:
+        self._conn.execute(
+            "UPDATE operations SET polls_left = ?, status = ? WHERE id = ?", (polls_left, status, op_id)
+        )
+
+    def pending_operations(self, resource_key: str) -> list[dict[str, Any]]:
+        ids = [r[0] for r in self._conn.execute(
+            "SELECT id FROM operations WHERE status = 'InProgress' AND resource_key = ?", (resource_key,))]
+        return [op for op in (self.get_operation(i) for i in ids) if op]
+
+    # -- faults ----------------------------------------------------------------------------------
+
+    def add_fault(self, method: str, pattern: str, kind: str, count: int, retry_after: int) -> int:
+        with self.transaction():
+            cursor = self._conn.execute(
+                "INSERT INTO faults (method, pattern, kind, remaining, retry_after) VALUES (?, ?, ?, ?, ?)",
+                (method.upper(), pattern, kind, count, retry_after),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def faults(self) -> list[dict[str, Any]]:
+        rows = self._conn.execute("SELECT id, method, pattern, kind, remaining, retry_after FROM faults ORDER BY id")
+        keys = ("id", "method", "pattern", "kind", "remaining", "retry_after")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def use_fault(self, fault_id: int) -> None:
+        self._conn.execute("UPDATE faults SET remaining = remaining - 1 WHERE id = ?", (fault_id,))
+        self._conn.execute("DELETE FROM faults WHERE remaining <= 0")
+
+    def clear_faults(self) -> int:
+        with self.transaction():
+            return self._conn.execute("DELETE FROM faults").rowcount
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def record_event(self, kind: str, detail: dict[str, Any]) -> None:
+        self._conn.execute(
+            "INSERT INTO events (time, kind, detail) VALUES (?, ?, ?)", (self.now(), kind, json.dumps(detail))
+        )
+
+    def events(self, limit: int = 50) -> list[dict[str, Any]]:
+        rows = self._conn.execute("SELECT seq, time, kind, detail FROM events ORDER BY seq DESC LIMIT ?", (limit,))
+        return [{"seq": r[0], "time": r[1], "kind": r[2], "detail": json.loads(r[3])} for r in rows][::-1]

@@ -1,0 +1,164 @@
+"""The in-process transport and credential the real Azure SDK clients use when --sim is on."""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from azure.core.credentials import AccessToken, AccessTokenInfo
+from azure.core.exceptions import ServiceRequestError
+from azure.core.pipeline.transport import HttpTransport
+from azure.core.rest._http_response_impl import HttpResponseImpl
+from azure.core.utils import CaseInsensitiveDict
+
+from fhirdr.errors import SimNotInitialisedError
+from fhirdr.sim.exceptions import ArmError
+from fhirdr.sim.router import ARM, Request, Response, advance_operations_of, error_response, parse_request
+from fhirdr.sim.store import Store
+
+log = logging.getLogger(__name__)
+
+_REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request", 404: "Not Found",
+            405: "Method Not Allowed", 409: "Conflict", 412: "Precondition Failed", 429: "Too Many Requests",
+            500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+class _Closed:
+    def close(self) -> None:
+        return None
+
+
+class SimResponse(HttpResponseImpl):
+    """A complete in-memory HTTP response, shaped as azure-core's transports return them."""
+
+    def __init__(self, request: Any, status: int, headers: dict[str, str], content: bytes) -> None:
+        super().__init__(
+            request=request,
+            internal_response=_Closed(),
+            status_code=status,
+            reason=_REASONS.get(status, "Unknown"),
+            content_type=headers.get("Content-Type"),
+            headers=CaseInsensitiveDict(headers),
+            stream_download_generator=None,
+        )
+        self._content = content
+
+
+class SimCredential:
+    """A token credential for the sim; the token is a constant that means nothing anywhere else."""
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken("sim-token", int(time.time()) + 3600)
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        return AccessTokenInfo("sim-token", int(time.time()) + 3600)
+
+
+def open_world(path: Path) -> Store:
+    """The store of an initialised world, or an error saying what to run."""
+    store = Store(path)
+    if not store.exists():
+        raise SimNotInitialisedError(
+            f"the simulated Azure is not initialised (no world at {path})",
+            hint="run `fhirdr sim init` first",
+        )
+    return store
+
+
+class SimTransport(HttpTransport):
+    """Answers https://management.azure.com/ in-process from the world's store.
+
+    Fault rules are applied here, before the providers see the request. `sleep()` advances the
+    simulated clock instead of waiting, so retries and long-running operations cost no real time.
+    """
+
+    def __init__(self, store: Store) -> None:
+        from fhirdr.sim.providers import build_router
+
+        self.store = store
+        self.router = build_router()
+        self.latency = float(os.environ.get("FHIRDR_SIM_LATENCY_MS", "0") or 0) / 1000.0
+        self.requests = 0
+
+    def __enter__(self) -> SimTransport:
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        return None
+
+    def open(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def sleep(self, duration: float) -> None:
+        self.store.advance(duration)
+
+    def send(self, request: Any, **kwargs: Any) -> SimResponse:
+        self.requests += 1
+        if self.latency:
+            time.sleep(self.latency)
+        url = str(request.url)
+        if not url.lower().startswith(ARM):
+            raise ServiceRequestError(f"the simulated Azure does not answer {url.split('?')[0]}")
+        content = getattr(request, "content", None)
+        if content is None:
+            content = getattr(request, "body", None)
+        response = self.handle(request.method, url, dict(request.headers), content)
+        headers = {"Content-Type": "application/json; charset=utf-8", **response.headers}
+        headers.setdefault("x-ms-request-id", self.store.new_uuid() if response.status >= 400 else "sim")
+        return SimResponse(request, response.status, headers, response.encoded())
+
+    def handle(self, method: str, url: str, headers: dict[str, str], content: Any) -> Response:
+        store = self.store
+        with store.transaction():
+            try:
+                sim_request = parse_request(method, url, headers, content, store)
+                fault = self._matching_fault(sim_request)
+                if fault is not None:
+                    if fault["kind"] == "fail-async":
+                        sim_request.fail_async = fault
+                    else:
+                        store.use_fault(fault["id"])
+                        store.record_event("fault", {"kind": fault["kind"], "method": method, "path": sim_request.path})
+                        return self._fault_response(fault)
+                if sim_request.method == "GET":
+                    advance_operations_of(store, sim_request.path)
+                response = self.router.dispatch(sim_request)
+            except ArmError as error:
+                response = error_response(error)
+        if response.status == -1:
+            raise ServiceRequestError("Connection aborted (dropped by a fhirdr sim fault rule)")
+        log.debug("sim %s %s -> %s", method, url.split("?")[0], response.status)
+        return response
+
+    def _matching_fault(self, request: Request) -> dict[str, Any] | None:
+        for fault in self.store.faults():
+            if fault["method"] not in ("*", request.method):
+                continue
+            if fnmatch.fnmatch(request.path.lower(), fault["pattern"].lower()):
+                return fault
+        return None
+
+    @staticmethod
+    def _fault_response(fault: dict[str, Any]) -> Response:
+        kind = fault["kind"]
+        if kind == "drop":
+            return Response(-1)
+        if kind == "429":
+            return Response(
+                429,
+                {"error": {"code": "TooManyRequests", "message": "The request is being throttled."}},
+                {"Retry-After": str(fault["retry_after"])},
+            )
+        status = int(kind)
+        code = "ServiceUnavailable" if status == 503 else "InternalServerError"
+        return Response(status, {"error": {"code": code, "message": f"Injected {status} (fhirdr sim fault rule)."}})
+
+
+FAULT_KINDS = ("429", "500", "503", "drop", "fail-async")

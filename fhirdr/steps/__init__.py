@@ -1,0 +1,17 @@
+"""Step implementations, one module per concern; `registry()` maps runbook names to them."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from fhirdr.steps.base import InstructionStep, Step
+
+
+@cache
+def registry() -> dict[str, type[Step]]:
+    from fhirdr.steps import dns, network, service
+
+    steps: list[type[Step]] = [InstructionStep]
+    for module in (service, network, dns):
+        steps.extend(module.STEPS)
+    return {step.uses: step for step in steps}

@@ -1,0 +1,147 @@
+"""Steps about the Azure API for FHIR service itself and its private endpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fhirdr.azure.session import get_or_none, wait
+from fhirdr.errors import TargetError
+from fhirdr.regions import normalise_region
+from fhirdr.steps.base import Change, Param, Step, text
+from fhirdr.steps.ids import ArmId
+
+
+def read_service(step: Step) -> Any:
+    """The service, or a bad-input error naming it (a wrong name must not look like a finding)."""
+    target = step.ctx.target
+    service = get_or_none(step.ctx.azure.healthcare().services.get, target.resource_group, target.service)
+    if service is None:
+        raise TargetError(
+            f"service '{target.service}' was not found in resource group '{target.resource_group}' "
+            f"of subscription {target.subscription}",
+            hint="check -n/--service and -g/--resource-group, or the target file",
+        )
+    return service
+
+
+class FhirService(Step):
+    """The FHIR service exists, is provisioned, and runs in the target's primary region."""
+
+    uses = "service.fhir-service"
+
+    def facts(self) -> Any:
+        return read_service(self)
+
+    def observe(self, facts: Any) -> str:
+        return f"{text(facts.kind)} in {facts.location}, {text(facts.properties.provisioning_state)}"
+
+    def plan(self, facts: Any) -> list[Change]:
+        changes = []
+        primary = self.ctx.target.primary_region
+        if primary and normalise_region(facts.location) != primary:
+            changes.append(Change("fix-target", facts.id, f"the service runs in {normalise_region(facts.location)}, "
+                                  f"but the target's primary_region is {primary}", fixable=False))
+        if text(facts.properties.provisioning_state) != "Succeeded":
+            changes.append(Change("wait", facts.id, f"the service is {text(facts.properties.provisioning_state)}, "
+                                  "not Succeeded", fixable=False))
+        return changes
+
+
+@dataclass
+class EndpointFacts:
+    service_id: str
+    connection: Any | None
+    endpoint: Any | None
+    groups: list[str]
+    status: str | None
+    ips: list[str]
+
+
+def endpoint_ips(endpoint: Any, fqdn: str) -> list[str]:
+    """The private IPs the endpoint gives the service's host name."""
+    configs = endpoint.custom_dns_configs or []
+    exact = [ip for c in configs if (c.fqdn or "").lower() == fqdn.lower() for ip in c.ip_addresses or []]
+    return exact or [ip for c in configs for ip in c.ip_addresses or []]
+
+
+def read_endpoint(step: Step, group: str = "fhir") -> EndpointFacts:
+    """The service's private endpoint connection for `group` and the endpoint behind it."""
+    target = step.ctx.target
+    service = read_service(step)
+    wanted = (target.private_link.private_endpoint or "").lower() if target.private_link else ""
+    network = step.ctx.azure.network()
+    fallback: EndpointFacts | None = None
+    for connection in service.properties.private_endpoint_connections or []:
+        endpoint_ref = connection.private_endpoint.id if connection.private_endpoint else None
+        if not endpoint_ref:
+            continue
+        ref = ArmId.parse(endpoint_ref)
+        endpoint = get_or_none(network.private_endpoints.get, ref.resource_group, ref.name)
+        if endpoint is None:
+            continue
+        links = list(endpoint.private_link_service_connections or []) + list(
+            endpoint.manual_private_link_service_connections or [])
+        groups = sorted({g for link in links if (link.private_link_service_id or "").lower() == service.id.lower()
+                         for g in (link.group_ids or [])})
+        state = connection.private_link_service_connection_state
+        facts = EndpointFacts(service.id, connection, endpoint, groups, text(state.status) if state else None,
+                              endpoint_ips(endpoint, f"{target.service}.azurehealthcareapis.com"))
+        if wanted and endpoint.name.lower() == wanted:
+            return facts
+        if group in groups and fallback is None:
+            fallback = facts
+    return fallback or EndpointFacts(service.id, None, None, [], None, [])
+
+
+class PrivateEndpoint(Step):
+    """A private endpoint for the service exists in the primary region, approved, for the group `fhir`."""
+
+    uses = "service.private-endpoint"
+    params = {"group": Param(str, default="fhir")}
+
+    def facts(self) -> EndpointFacts:
+        return read_endpoint(self, self.args["group"])
+
+    def observe(self, facts: EndpointFacts) -> str:
+        if facts.endpoint is None:
+            return "no private endpoint connection"
+        ips = ", ".join(facts.ips) or "no IP"
+        return f"{facts.endpoint.name} in {facts.endpoint.location}, {facts.status}, group {','.join(facts.groups)}, {ips}"
+
+    def plan(self, facts: EndpointFacts) -> list[Change]:
+        group = self.args["group"]
+        target = self.ctx.target
+        if facts.endpoint is None:
+            return [Change("create-private-endpoint", facts.service_id,
+                           f"create a private endpoint (group '{group}') for the service in the primary VNet",
+                           fixable=False)]
+        changes = []
+        if group not in facts.groups:
+            changes.append(Change("fix-endpoint", facts.endpoint.id, f"the endpoint serves {facts.groups}, not "
+                                  f"'{group}'; create one for group '{group}'", fixable=False))
+        if target.primary_region and normalise_region(facts.endpoint.location) != target.primary_region:
+            changes.append(Change("fix-endpoint", facts.endpoint.id, f"the endpoint is in {facts.endpoint.location}, "
+                                  f"not the primary region {target.primary_region}", fixable=False))
+        if facts.status == "Pending":
+            changes.append(Change("approve", facts.connection.id, f"approve private endpoint connection "
+                                  f"{facts.connection.name}", {"connection": facts.connection.name}))
+        elif facts.status != "Approved":
+            changes.append(Change("recreate-endpoint", facts.endpoint.id, f"the connection is {facts.status}; "
+                                  "delete the private endpoint and create it again", fixable=False))
+        return changes
+
+    def apply(self, change: Change) -> None:
+        from azure.mgmt.healthcareapis.models import (
+            PrivateEndpointConnection,
+            PrivateLinkServiceConnectionState,
+        )
+
+        target = self.ctx.target
+        body = PrivateEndpointConnection(private_link_service_connection_state=PrivateLinkServiceConnectionState(
+            status="Approved", description="Approved by fhirdr for disaster recovery"))
+        wait(self.ctx.azure.healthcare().private_endpoint_connections.begin_create_or_update(
+            target.resource_group, target.service, change.data["connection"], body))
+
+
+STEPS = [FhirService, PrivateEndpoint]

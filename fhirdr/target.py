@@ -1,0 +1,258 @@
+"""The target: which FHIR deployment fhirdr works on, read from a TOML file plus overrides."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fhirdr.errors import TargetError
+from fhirdr.regions import validate_region
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+DEFAULT_TARGET_FILE = "fhirdr.toml"
+PRIVATE_DNS_ZONE = "privatelink.azurehealthcareapis.com"
+KINDS = ("managed", "backing")
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._()-]{0,89}$")
+_SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,22}[a-z0-9]$")
+_SUBSCRIPTION = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+
+
+@dataclass(frozen=True)
+class Objectives:
+    rpo_minutes: int = 15
+    rto_minutes: int = 60
+
+
+@dataclass(frozen=True)
+class PrivateLinkSettings:
+    resource_group: str
+    private_endpoint: str | None = None
+    primary_vnet: str | None = None
+    secondary_vnet: str | None = None
+    secondary_address_space: tuple[str, ...] = ()
+    zone: str = PRIVATE_DNS_ZONE
+    zone_resource_group: str | None = None
+    secondary_link_registration: bool = False
+
+    @property
+    def dns_resource_group(self) -> str:
+        return self.zone_resource_group or self.resource_group
+
+
+@dataclass(frozen=True)
+class Target:
+    subscription: str
+    resource_group: str
+    service: str
+    kind: str = "managed"
+    primary_region: str | None = None
+    secondary_region: str | None = None
+    test_environment: bool = False
+    objectives: Objectives = field(default_factory=Objectives)
+    private_link: PrivateLinkSettings | None = None
+    source: Path | None = None
+
+    def require_private_link(self) -> PrivateLinkSettings:
+        if self.private_link is None:
+            raise TargetError(
+                f"{self._where()}: no [private_link] section",
+                hint="add [private_link] with primary_vnet, secondary_vnet and secondary_address_space",
+            )
+        return self.private_link
+
+    def require_regions(self) -> tuple[str, str]:
+        if not self.primary_region or not self.secondary_region:
+            missing = "primary_region" if not self.primary_region else "secondary_region"
+            raise TargetError(f"{self._where()}: '{missing}' is not set")
+        return self.primary_region, self.secondary_region
+
+    def _where(self) -> str:
+        return str(self.source) if self.source else "target"
+
+
+_TOP_KEYS = {
+    "kind", "subscription", "resource_group", "service", "primary_region", "secondary_region",
+    "test_environment", "objectives", "private_link",
+}
+_OBJECTIVE_KEYS = {"rpo_minutes", "rto_minutes"}
+_PRIVATE_LINK_KEYS = {
+    "resource_group", "private_endpoint", "primary_vnet", "secondary_vnet", "secondary_address_space",
+    "zone", "zone_resource_group", "secondary_link_registration",
+}
+
+
+def read_target_file(path: Path) -> dict[str, Any]:
+    """Parse a target file; a syntax error names the file and the line."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise TargetError(f"target file {path} does not exist", hint="run `fhirdr sim init` or `fhirdr init`") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise TargetError(f"{path}: not valid TOML: {exc}") from None
+
+
+def load_target(path: Path | None, overrides: dict[str, Any] | None = None) -> Target:
+    """Build the target from the file (when given), then AZURE_* variables, then flags."""
+    raw: dict[str, Any] = read_target_file(path) if path else {}
+    where = str(path) if path else "target"
+    merged = dict(raw)
+    env_subscription = os.environ.get("AZURE_SUBSCRIPTION_ID")
+    if env_subscription:
+        merged["subscription"] = env_subscription
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            merged[key] = value
+    return parse_target(merged, where, path)
+
+
+def _str(data: dict[str, Any], key: str, where: str, required: bool = False) -> str | None:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise TargetError(f"{where}: '{key}' is required", hint=_REQUIRED_HINTS.get(key))
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise TargetError(f"{where}: '{key}' must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+_REQUIRED_HINTS = {
+    "subscription": "set it in the target file, with --subscription or with AZURE_SUBSCRIPTION_ID",
+    "resource_group": "set it in the target file or with -g/--resource-group",
+    "service": "set it in the target file or with -n/--service",
+}
+
+
+def _check_unknown(data: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise TargetError(f"{where}: unknown key '{unknown[0]}'", hint=f"known keys: {', '.join(sorted(allowed))}")
+
+
+def _name(value: str | None, field_name: str, where: str) -> str | None:
+    if value is not None and not _NAME.match(value):
+        raise TargetError(f"{where}: '{field_name}' = {value!r} is not a valid Azure resource name")
+    return value
+
+
+def parse_target(data: dict[str, Any], where: str = "target", source: Path | None = None) -> Target:
+    """Validate a target mapping; every problem names the key it is about."""
+    _check_unknown(data, _TOP_KEYS, where)
+    subscription = _str(data, "subscription", where, required=True)
+    assert subscription is not None
+    if not _SUBSCRIPTION.match(subscription):
+        raise TargetError(f"{where}: 'subscription' = {subscription!r} is not a subscription id (a GUID)")
+    resource_group = _name(_str(data, "resource_group", where, required=True), "resource_group", where)
+    service = _str(data, "service", where, required=True)
+    assert resource_group is not None and service is not None
+    if not _SERVICE_NAME.match(service):
+        raise TargetError(
+            f"{where}: 'service' = {service!r} is not an Azure API for FHIR service name",
+            hint="3 to 24 lower-case letters, digits and hyphens",
+        )
+    kind = _str(data, "kind", where) or "managed"
+    if kind not in KINDS:
+        raise TargetError(f"{where}: 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
+    primary = _str(data, "primary_region", where)
+    secondary = _str(data, "secondary_region", where)
+    primary = validate_region(primary, f"{where}: 'primary_region'") if primary else None
+    secondary = validate_region(secondary, f"{where}: 'secondary_region'") if secondary else None
+    if primary and secondary and primary == secondary:
+        raise TargetError(f"{where}: 'secondary_region' must differ from 'primary_region' ({primary})")
+    test_environment = data.get("test_environment", False)
+    if not isinstance(test_environment, bool):
+        raise TargetError(f"{where}: 'test_environment' must be true or false")
+    return Target(
+        subscription=subscription,
+        resource_group=resource_group,
+        service=service,
+        kind=kind,
+        primary_region=primary,
+        secondary_region=secondary,
+        test_environment=test_environment,
+        objectives=_parse_objectives(data.get("objectives", {}), f"{where}: [objectives]"),
+        private_link=_parse_private_link(data.get("private_link"), resource_group, f"{where}: [private_link]"),
+        source=source,
+    )
+
+
+def _parse_objectives(data: Any, where: str) -> Objectives:
+    if not isinstance(data, dict):
+        raise TargetError(f"{where} must be a table")
+    _check_unknown(data, _OBJECTIVE_KEYS, where)
+    values = {}
+    for key in _OBJECTIVE_KEYS:
+        if key in data:
+            value = data[key]
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise TargetError(f"{where}: '{key}' must be a positive whole number of minutes, got {value!r}")
+            values[key] = value
+    return Objectives(**values)
+
+
+def _parse_private_link(data: Any, default_group: str, where: str) -> PrivateLinkSettings | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise TargetError(f"{where} must be a table")
+    _check_unknown(data, _PRIVATE_LINK_KEYS, where)
+    spaces = data.get("secondary_address_space", [])
+    if isinstance(spaces, str):
+        spaces = [spaces]
+    if not isinstance(spaces, list):
+        raise TargetError(f"{where}: 'secondary_address_space' must be a list of CIDR ranges")
+    for space in spaces:
+        try:
+            ipaddress.ip_network(space, strict=True)
+        except (ValueError, TypeError) as exc:
+            raise TargetError(f"{where}: 'secondary_address_space' entry {space!r} is not a CIDR range: {exc}") from None
+    registration = data.get("secondary_link_registration", False)
+    if not isinstance(registration, bool):
+        raise TargetError(f"{where}: 'secondary_link_registration' must be true or false")
+    zone = _str(data, "zone", where) or PRIVATE_DNS_ZONE
+    return PrivateLinkSettings(
+        resource_group=_name(_str(data, "resource_group", where), "resource_group", where) or default_group,
+        private_endpoint=_name(_str(data, "private_endpoint", where), "private_endpoint", where),
+        primary_vnet=_name(_str(data, "primary_vnet", where), "primary_vnet", where),
+        secondary_vnet=_name(_str(data, "secondary_vnet", where), "secondary_vnet", where),
+        secondary_address_space=tuple(spaces),
+        zone=zone,
+        zone_resource_group=_name(_str(data, "zone_resource_group", where), "zone_resource_group", where),
+        secondary_link_registration=registration,
+    )
+
+
+def dump_toml(data: dict[str, Any], header: str = "") -> str:
+    """Write the subset of TOML a target file uses: scalars, lists of scalars, one level of tables."""
+    lines = [f"# {line}" for line in header.splitlines()] if header else []
+    scalars = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    tables = {k: v for k, v in data.items() if isinstance(v, dict)}
+    lines += [f"{key} = {_toml_value(value)}" for key, value in scalars.items() if value is not None]
+    for name, table in tables.items():
+        lines += ["", f"[{name}]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in table.items() if value is not None]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
