@@ -81,13 +81,26 @@ class Target:
 
 
 _TOP_KEYS = {
-    "kind", "subscription", "resource_group", "service", "primary_region", "secondary_region",
-    "test_environment", "objectives", "private_link",
+    "kind",
+    "subscription",
+    "resource_group",
+    "service",
+    "primary_region",
+    "secondary_region",
+    "test_environment",
+    "objectives",
+    "private_link",
 }
 _OBJECTIVE_KEYS = {"rpo_minutes", "rto_minutes"}
 _PRIVATE_LINK_KEYS = {
-    "resource_group", "private_endpoint", "primary_vnet", "secondary_vnet", "secondary_address_space",
-    "zone", "zone_resource_group", "secondary_link_registration",
+    "resource_group",
+    "private_endpoint",
+    "primary_vnet",
+    "secondary_vnet",
+    "secondary_address_space",
+    "zone",
+    "zone_resource_group",
+    "secondary_link_registration",
 }
 
 
@@ -216,7 +229,9 @@ def _parse_private_link(data: Any, default_group: str, where: str) -> PrivateLin
         try:
             ipaddress.ip_network(space, strict=True)
         except (ValueError, TypeError) as exc:
-            raise TargetError(f"{where}: 'secondary_address_space' entry {space!r} is not a CIDR range: {exc}") from None
+            raise TargetError(
+                f"{where}: 'secondary_address_space' entry {space!r} is not a CIDR range: {exc}"
+            ) from None
     registration = data.get("secondary_link_registration", False)
     if not isinstance(registration, bool):
         raise TargetError(f"{where}: 'secondary_link_registration' must be true or false")

@@ -20,12 +20,18 @@ class Cloud:
 
 
 CLOUDS = {
-    "AzureCloud": Cloud("AzureCloud", "https://management.azure.com", "login.microsoftonline.com",
-                        "azurehealthcareapis.com"),
-    "AzureUSGovernment": Cloud("AzureUSGovernment", "https://management.usgovcloudapi.net",
-                               "login.microsoftonline.us", "azurehealthcareapis.us"),
-    "AzureChinaCloud": Cloud("AzureChinaCloud", "https://management.chinacloudapi.cn", "login.chinacloudapi.cn",
-                             "azurehealthcareapis.cn"),
+    "AzureCloud": Cloud(
+        "AzureCloud", "https://management.azure.com", "login.microsoftonline.com", "azurehealthcareapis.com"
+    ),
+    "AzureUSGovernment": Cloud(
+        "AzureUSGovernment",
+        "https://management.usgovcloudapi.net",
+        "login.microsoftonline.us",
+        "azurehealthcareapis.us",
+    ),
+    "AzureChinaCloud": Cloud(
+        "AzureChinaCloud", "https://management.chinacloudapi.cn", "login.chinacloudapi.cn", "azurehealthcareapis.cn"
+    ),
 }
 
 

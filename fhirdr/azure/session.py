@@ -19,8 +19,12 @@ T = TypeVar("T")
 
 # azure-core already retries 408/429/5xx and connection errors; these settings only widen that.
 # Nothing in fhirdr retries an SDK call again on top (that would multiply attempts).
-RETRY_SETTINGS: dict[str, Any] = {"retry_total": 10, "retry_status": 6, "retry_backoff_factor": 0.8,
-                                  "retry_backoff_max": 60}
+RETRY_SETTINGS: dict[str, Any] = {
+    "retry_total": 10,
+    "retry_status": 6,
+    "retry_backoff_factor": 0.8,
+    "retry_backoff_max": 60,
+}
 LRO_TIMEOUT_SECONDS = 30 * 60
 
 
@@ -153,18 +157,23 @@ def azure_errors(action: str) -> Iterator[None]:
         raise AzureError(
             f"authentication failed while {action}: {_first_line(exc)}",
             hint="sign in with `az login`, or set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, "
-                 "or use --sim for the simulated Azure",
+            "or use --sim for the simulated Azure",
         ) from exc
     except (ServiceRequestError, ServiceResponseError) as exc:
-        raise AzureError(f"could not reach Azure while {action}: {_first_line(exc)}",
-                         hint="check the network and run the command again; completed steps are kept") from exc
+        raise AzureError(
+            f"could not reach Azure while {action}: {_first_line(exc)}",
+            hint="check the network and run the command again; completed steps are kept",
+        ) from exc
     except HttpResponseError as exc:
         code = getattr(getattr(exc, "error", None), "code", None)
         message = getattr(getattr(exc, "error", None), "message", None) or _first_line(exc)
         status = getattr(exc, "status_code", None)
         detail = f"{code}: {message}" if code else message
-        raise AzureError(f"Azure refused {action} (HTTP {status}): {detail}", code=code,
-                         hint="run the command again to resume; completed steps are kept") from exc
+        raise AzureError(
+            f"Azure refused {action} (HTTP {status}): {detail}",
+            code=code,
+            hint="run the command again to resume; completed steps are kept",
+        ) from exc
 
 
 def _first_line(exc: BaseException) -> str:

@@ -32,8 +32,9 @@ class FhirdrGroup(TyperGroup):
             _terminal(ctx).display_error(exc.message, exc.hint)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
-            _terminal(ctx).display_error("interrupted", "run the same command again to resume; the journal "
-                                         "records every step that finished")
+            _terminal(ctx).display_error(
+                "interrupted", "run the same command again to resume; the journal records every step that finished"
+            )
             ctx.exit(EXIT_INTERRUPTED)
         except Exception as exc:  # noqa: BLE001 - the one place unexpected errors become a message
             if _debug(ctx):
@@ -43,8 +44,10 @@ class FhirdrGroup(TyperGroup):
             if isinstance(exc, SdkError):
                 _terminal(ctx).display_error(f"Azure error: {str(exc).splitlines()[0]}")
                 ctx.exit(EXIT_AZURE)
-            _terminal(ctx).display_error(f"internal error: {type(exc).__name__}: {exc}",
-                                         "run again with --debug for the traceback, and report it")
+            _terminal(ctx).display_error(
+                f"internal error: {type(exc).__name__}: {exc}",
+                "run again with --debug for the traceback, and report it",
+            )
             ctx.exit(EXIT_CHECK_FAILED)
 
 
@@ -88,8 +91,9 @@ def root(
     subscription: str | None = typer.Option(None, "--subscription", help="Subscription id (overrides the target)."),
     resource_group: str | None = typer.Option(None, "-g", "--resource-group", help="Resource group of the service."),
     service: str | None = typer.Option(None, "-n", "--service", help="Azure API for FHIR service name."),
-    sim: bool = typer.Option(False, "--sim", help="Use the simulated Azure (state file: $FHIRDR_SIM or the "
-                             "state directory)."),
+    sim: bool = typer.Option(
+        False, "--sim", help="Use the simulated Azure (state file: $FHIRDR_SIM or the state directory)."
+    ),
     cloud: str = typer.Option("AzureCloud", "--cloud", help="AzureCloud, AzureUSGovernment or AzureChinaCloud."),
     output: OutputFormat = typer.Option(OutputFormat.table, "-o", "--output", help="Output format for data."),
     query: str | None = typer.Option(None, "--query", help="JMESPath query applied to the data."),
@@ -98,9 +102,19 @@ def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
     """Global options go before the command, as in `fhirdr --sim configure-private-link`."""
-    settings = Settings(target_path=target, subscription=subscription, resource_group=resource_group,
-                        service=service, sim=sim, cloud=cloud, output=output, query=query, verbose=verbose,
-                        debug=debug, terminal=Terminal(verbose))
+    settings = Settings(
+        target_path=target,
+        subscription=subscription,
+        resource_group=resource_group,
+        service=service,
+        sim=sim,
+        cloud=cloud,
+        output=output,
+        query=query,
+        verbose=verbose,
+        debug=debug,
+        terminal=Terminal(verbose),
+    )
     ctx.obj = settings
     _configure_logging(verbose, debug)
 
@@ -112,7 +126,8 @@ def _configure_logging(verbose: int, debug: bool) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     # The SDK's HTTP logging policy redacts Authorization; keep its body logging off regardless.
     logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(
-        logging.DEBUG if debug else logging.WARNING)
+        logging.DEBUG if debug else logging.WARNING
+    )
 
 
 def _register() -> None:

@@ -29,8 +29,9 @@ def apply_query(data: Any, query: str | None) -> Any:
         raise BadInputError(f"--query {query!r} is not a valid JMESPath expression: {exc}") from None
 
 
-def render(terminal: Terminal, data: Any, output: OutputFormat, query: str | None,
-           table: Callable[[Any], Any] | None = None) -> None:
+def render(
+    terminal: Terminal, data: Any, output: OutputFormat, query: str | None, table: Callable[[Any], Any] | None = None
+) -> None:
     """Write `data` to stdout. `table` builds a Rich table from the unqueried document."""
     result = apply_query(data, query)
     if output is OutputFormat.json:

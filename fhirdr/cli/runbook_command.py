@@ -13,8 +13,16 @@ from fhirdr.errors import EXIT_CHECK_FAILED, EXIT_OK, FhirdrError, SafetyGateErr
 from fhirdr.target import Target
 
 
-def run_runbook(settings: Settings, runbook_name: str, target: Target, *, apply: bool, yes: bool,
-                resume: str | None, runbook_file: Path | None) -> int:
+def run_runbook(
+    settings: Settings,
+    runbook_name: str,
+    target: Target,
+    *,
+    apply: bool,
+    yes: bool,
+    resume: str | None,
+    runbook_file: Path | None,
+) -> int:
     """Returns the exit code: 0 in place (or converged), 1 findings left or a step failed."""
     from fhirdr.cli.output import render
     from fhirdr.report.plan import plan_document, plan_table
@@ -59,29 +67,46 @@ def run_runbook(settings: Settings, runbook_name: str, target: Target, *, apply:
         if settings.output.value == "table":
             terminal.err.print(plan_table(document))
         if not terminal.interactive:
-            raise SafetyGateError(f"{len(todo)} step(s) would change Azure; refusing without confirmation",
-                                  hint="pass --yes to apply without a prompt")
+            raise SafetyGateError(
+                f"{len(todo)} step(s) would change Azure; refusing without confirmation",
+                hint="pass --yes to apply without a prompt",
+            )
         if not typer.confirm(f"Apply the changes above to {target.service}?", default=False, err=True):
             raise SafetyGateError("not confirmed; nothing was changed")
 
     run_id = resume or new_run_id()
     journal = JournalWriter(run_id, runbook.name, attempt)
-    journal({"event": "run.context", "service": target.service, "subscription": target.subscription,
-             "resource_group": target.resource_group, "simulated": session.simulated, "user": _user(),
-             "runbook_file": str(runbook.source)})
+    journal(
+        {
+            "event": "run.context",
+            "service": target.service,
+            "subscription": target.subscription,
+            "resource_group": target.resource_group,
+            "simulated": session.simulated,
+            "user": _user(),
+            "runbook_file": str(runbook.source),
+        }
+    )
     runner.observers = [journal]
     try:
         with Progress(terminal) as progress:
             runner.observers.append(progress)
             result = runner.apply(skip=skip, resumed_from=resume)
     except FhirdrError as exc:
-        exc.hint = f"fix the cause, then resume with `fhirdr{_sim_flag(settings)} {_command(runbook_name)} " \
-                   f"--apply --resume {run_id}` (journal: {journal.path})"
+        exc.hint = (
+            f"fix the cause, then resume with `fhirdr{_sim_flag(settings)} {_command(runbook_name)} "
+            f"--apply --resume {run_id}` (journal: {journal.path})"
+        )
         raise
     finally:
         journal.close()
-    render(terminal, plan_document(runbook, target.service, mode, result, run_id), settings.output,
-           settings.query, plan_table)
+    render(
+        terminal,
+        plan_document(runbook, target.service, mode, result, run_id),
+        settings.output,
+        settings.query,
+        plan_table,
+    )
     if result.status == "ok":
         terminal.display_success(f"done; journal {journal.path}")
         return EXIT_OK

@@ -20,9 +20,14 @@ def runs(
     if run_id:
         events = read_journal(run_id)
         keep = ("ts", "attempt", "event", "step", "status", "error")
-        render(settings.terminal, [{k: e.get(k) for k in keep if k in e} for e in events]
-               if not settings.query and settings.output.value == "table" else events,
-               settings.output, settings.query)
+        render(
+            settings.terminal,
+            [{k: e.get(k) for k in keep if k in e} for e in events]
+            if not settings.query and settings.output.value == "table"
+            else events,
+            settings.output,
+            settings.query,
+        )
         return
     render(settings.terminal, list_runs(limit), settings.output, settings.query)
 

@@ -9,10 +9,12 @@ import typer
 from fhirdr.cli.settings import Settings
 from fhirdr.errors import BadInputError
 
-sim_app = typer.Typer(help="Drive the simulated Azure (its state file: $FHIRDR_SIM or the state directory).",
-                      no_args_is_help=True)
-fault_app = typer.Typer(help="Fault rules: throttling, 5xx, dropped connections, failed async operations.",
-                        no_args_is_help=True)
+sim_app = typer.Typer(
+    help="Drive the simulated Azure (its state file: $FHIRDR_SIM or the state directory).", no_args_is_help=True
+)
+fault_app = typer.Typer(
+    help="Fault rules: throttling, 5xx, dropped connections, failed async operations.", no_args_is_help=True
+)
 sim_app.add_typer(fault_app, name="fault")
 
 
@@ -24,8 +26,9 @@ def _settings(ctx: typer.Context) -> Settings:
 def init(
     ctx: typer.Context,
     service: str = typer.Option("fhirdemo", "--service-name", help="Name of the simulated FHIR service."),
-    pending_endpoint: bool = typer.Option(False, "--pending-endpoint",
-                                          help="Leave the private endpoint connection Pending approval."),
+    pending_endpoint: bool = typer.Option(
+        False, "--pending-endpoint", help="Leave the private endpoint connection Pending approval."
+    ),
     page_size: int = typer.Option(100, "--page-size", min=1, help="Items per page in list answers."),
     force: bool = typer.Option(False, "--force", help="Rebuild the world and rewrite the target file."),
 ) -> None:
@@ -41,8 +44,9 @@ def init(
     spec = WorldSpec(service=service, endpoint_pending=pending_endpoint, page_size=page_size)
     parse_target(target_for(spec), "--service-name")  # bad names are refused before anything is written
     if Store(path).exists() and not force:
-        terminal.display_info(f"the simulated Azure already exists at {path}; kept as it is "
-                              "(use --force to rebuild it)")
+        terminal.display_info(
+            f"the simulated Azure already exists at {path}; kept as it is (use --force to rebuild it)"
+        )
     else:
         _remove(path)
         build_world(path, spec)
@@ -50,8 +54,9 @@ def init(
     if target_file.exists() and not force:
         terminal.display_info(f"target file {target_file} already exists; kept as it is")
     else:
-        target_file.write_text(dump_toml(target_for(spec), header="fhirdr target, written by `fhirdr sim init`"),
-                               encoding="utf-8")
+        target_file.write_text(
+            dump_toml(target_for(spec), header="fhirdr target, written by `fhirdr sim init`"), encoding="utf-8"
+        )
         terminal.display_success(f"target file written to {target_file}")
     terminal.display_info("next: fhirdr --sim configure-private-link")
 
@@ -77,11 +82,23 @@ def show(ctx: typer.Context) -> None:
     for resource in store.all_resources():
         props = resource.body.get("properties", {})
         state = props.get("peeringState") or props.get("virtualNetworkLinkState") or props.get("provisioningState", "")
-        resources.append({"type": resource.body.get("type", resource.type), "name": resource.body.get("name"),
-                          "location": resource.body.get("location", ""), "state": state, "id": resource.id})
+        resources.append(
+            {
+                "type": resource.body.get("type", resource.type),
+                "name": resource.body.get("name"),
+                "location": resource.body.get("location", ""),
+                "state": state,
+                "id": resource.id,
+            }
+        )
     clock = datetime.fromtimestamp(store.now(), timezone.utc).isoformat()
-    document = {"path": str(settings.sim_path), "subscription": store.get_meta("subscription"), "clock": clock,
-                "resources": resources, "faults": store.faults()}
+    document = {
+        "path": str(settings.sim_path),
+        "subscription": store.get_meta("subscription"),
+        "clock": clock,
+        "resources": resources,
+        "faults": store.faults(),
+    }
 
     def table(doc: dict) -> Table:
         grid = Table(title=f"simulated Azure — clock {doc['clock']}", title_justify="left")

@@ -21,8 +21,9 @@ STATUS_LABELS = {
 }
 
 
-def plan_document(runbook: Runbook, service: str, mode: str, outcome: RunOutcome,
-                  run_id: str | None = None) -> dict[str, Any]:
+def plan_document(
+    runbook: Runbook, service: str, mode: str, outcome: RunOutcome, run_id: str | None = None
+) -> dict[str, Any]:
     """A stable JSON document: what each step found and what it needs (or did)."""
     return {
         "runbook": runbook.name,

@@ -84,12 +84,14 @@ def list_runs(limit: int = 20) -> list[dict[str, Any]]:
         if not events:
             continue
         finished = [e for e in events if e.get("event") == "run.finished"]
-        runs.append({
-            "run_id": path.stem,
-            "runbook": events[0].get("runbook"),
-            "started": events[0].get("ts"),
-            "attempts": max(e.get("attempt", 1) for e in events),
-            "status": finished[-1].get("status") if finished else "unfinished",
-            "steps_verified": len(verified_steps(events)),
-        })
+        runs.append(
+            {
+                "run_id": path.stem,
+                "runbook": events[0].get("runbook"),
+                "started": events[0].get("ts"),
+                "attempts": max(e.get("attempt", 1) for e in events),
+                "status": finished[-1].get("status") if finished else "unfinished",
+                "steps_verified": len(verified_steps(events)),
+            }
+        )
     return runs

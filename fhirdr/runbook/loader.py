@@ -51,7 +51,9 @@ def validate_runbook(data: Any, path: Path) -> Runbook:
         raise RunbookError(f"{path}: a runbook must be a mapping with 'runbook', 'title' and 'steps'")
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
-        raise RunbookError(f"{path}: unknown field '{unknown[0]}'", hint=f"known fields: {', '.join(sorted(_TOP_KEYS))}")
+        raise RunbookError(
+            f"{path}: unknown field '{unknown[0]}'", hint=f"known fields: {', '.join(sorted(_TOP_KEYS))}"
+        )
     for key in ("runbook", "title"):
         if not isinstance(data.get(key), str) or not data[key].strip():
             raise RunbookError(f"{path}: field '{key}' is required and must be text")
@@ -85,10 +87,13 @@ def _validate_step(raw: Any, index: int, path: Path) -> StepSpec:
         where = f"{path}: step {step_id}"
     unknown = sorted(set(raw) - _STEP_KEYS)
     if unknown:
-        raise RunbookError(f"{where}: unknown field '{unknown[0]}'", hint=f"known fields: {', '.join(sorted(_STEP_KEYS))}")
+        raise RunbookError(
+            f"{where}: unknown field '{unknown[0]}'", hint=f"known fields: {', '.join(sorted(_STEP_KEYS))}"
+        )
     if not isinstance(step_id, str) or not _STEP_ID.match(step_id):
-        raise RunbookError(f"{where}: field 'id' must look like 'section.step' (lower-case words and hyphens), "
-                           f"got {step_id!r}")
+        raise RunbookError(
+            f"{where}: field 'id' must look like 'section.step' (lower-case words and hyphens), got {step_id!r}"
+        )
     for key in ("title", "uses", "owner"):
         if not isinstance(raw.get(key), str) or not raw[key].strip():
             raise RunbookError(f"{where}: field '{key}' is required and must be text")
@@ -96,8 +101,10 @@ def _validate_step(raw: Any, index: int, path: Path) -> StepSpec:
         raise RunbookError(f"{where}: field 'owner' must be one of {', '.join(OWNERS)}, got {raw['owner']!r}")
     implementation = registry().get(raw["uses"])
     if implementation is None:
-        raise RunbookError(f"{where}: field 'uses' names no step implementation: {raw['uses']!r}",
-                           hint=f"known: {', '.join(sorted(registry()))}")
+        raise RunbookError(
+            f"{where}: field 'uses' names no step implementation: {raw['uses']!r}",
+            hint=f"known: {', '.join(sorted(registry()))}",
+        )
     args = raw.get("with") or {}
     if not isinstance(args, dict):
         raise RunbookError(f"{where}: field 'with' must be a mapping of parameters")
@@ -105,16 +112,23 @@ def _validate_step(raw: Any, index: int, path: Path) -> StepSpec:
         param = implementation.params.get(name)
         if param is None:
             known = ", ".join(sorted(implementation.params)) or "none"
-            raise RunbookError(f"{where}: field 'with.{name}' is not a parameter of {raw['uses']}", hint=f"known: {known}")
+            raise RunbookError(
+                f"{where}: field 'with.{name}' is not a parameter of {raw['uses']}", hint=f"known: {known}"
+            )
         if not isinstance(value, param.type) or (param.type is int and isinstance(value, bool)):
             raise RunbookError(f"{where}: field 'with.{name}' must be {param.type.__name__}, got {value!r}")
         if param.choices and value not in param.choices:
-            raise RunbookError(f"{where}: field 'with.{name}' must be one of {', '.join(map(str, param.choices))}, "
-                               f"got {value!r}")
+            raise RunbookError(
+                f"{where}: field 'with.{name}' must be one of {', '.join(map(str, param.choices))}, got {value!r}"
+            )
     for name, param in implementation.params.items():
         if param.required and name not in args:
             raise RunbookError(f"{where}: field 'with.{name}' is required by {raw['uses']}")
     return StepSpec(
-        id=step_id, title=raw["title"].strip(), uses=raw["uses"], owner=raw["owner"],
-        section=str(raw.get("section") or "").strip(), args=dict(args),
+        id=step_id,
+        title=raw["title"].strip(),
+        uses=raw["uses"],
+        owner=raw["owner"],
+        section=str(raw.get("section") or "").strip(),
+        args=dict(args),
     )

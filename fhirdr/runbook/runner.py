@@ -62,9 +62,7 @@ class Runner:
         self.ctx = ctx
         self.observers = list(observers or [])
         impls = registry()
-        self.steps: list[tuple[StepSpec, Step]] = [
-            (spec, impls[spec.uses](ctx, **spec.args)) for spec in runbook.steps
-        ]
+        self.steps: list[tuple[StepSpec, Step]] = [(spec, impls[spec.uses](ctx, **spec.args)) for spec in runbook.steps]
 
     def emit(self, event: str, **data: Any) -> None:
         for observer in self.observers:
@@ -81,10 +79,16 @@ class Runner:
             with azure_errors(f"reading the facts of {spec.id}"):
                 facts = step.facts()
             changes = step.plan(facts)
-            result = StepResult(spec, _status_of(step, changes), step.observe(facts), changes,
-                                duration=time.monotonic() - started)
-            self.emit("step.planned", step=spec.id, status=result.status, observed=result.observed,
-                      changes=[c.to_dict() for c in changes])
+            result = StepResult(
+                spec, _status_of(step, changes), step.observe(facts), changes, duration=time.monotonic() - started
+            )
+            self.emit(
+                "step.planned",
+                step=spec.id,
+                status=result.status,
+                observed=result.observed,
+                changes=[c.to_dict() for c in changes],
+            )
             results.append(result)
         status = "ok"
         if any(r.status == "changes" for r in results):

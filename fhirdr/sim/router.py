@@ -194,7 +194,10 @@ def start_async(
     error = None
     if request.fail_async:
         request.store.use_fault(request.fail_async["id"])
-        error = {"code": "InternalServerError", "message": "The operation failed (injected by a fhirdr sim fault rule)."}
+        error = {
+            "code": "InternalServerError",
+            "message": "The operation failed (injected by a fhirdr sim fault rule).",
+        }
     request.store.add_operation(op_id, resource_id.lower() if resource_id else None, polls, on_done, error)
     return {"Azure-AsyncOperation": f"{ARM}{status_url}?api-version={request.api_version}"}
 
@@ -254,4 +257,3 @@ def parent_of(resource_id: str) -> str:
     if len(parts) <= 8:
         return "/" + "/".join(parts[:4])
     return "/" + "/".join(parts[:-2])
-

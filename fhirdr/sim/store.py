@@ -165,9 +165,7 @@ class Store:
         key = resource_id.lower()
         row = self._conn.execute("SELECT id, seq FROM resources WHERE key = ?", (key,)).fetchone()
         if row:
-            self._conn.execute(
-                "UPDATE resources SET body = ? WHERE key = ?", (json.dumps(body, sort_keys=True), key)
-            )
+            self._conn.execute("UPDATE resources SET body = ? WHERE key = ?", (json.dumps(body, sort_keys=True), key))
         else:
             self._conn.execute(
                 "INSERT INTO resources (key, id, type, parent, body, seq) VALUES (?, ?, ?, ?, ?, ?)",
@@ -219,18 +217,24 @@ class Store:
         if not row:
             return None
         return {
-            "id": row[0], "resource_key": row[1], "polls_left": row[2], "status": row[3],
-            "error": json.loads(row[4]) if row[4] else None, "on_done": json.loads(row[5]) if row[5] else {},
+            "id": row[0],
+            "resource_key": row[1],
+            "polls_left": row[2],
+            "status": row[3],
+            "error": json.loads(row[4]) if row[4] else None,
+            "on_done": json.loads(row[5]) if row[5] else {},
         }
 
     def update_operation(self, op_id: str, polls_left: int, status: str) -> None:
-        self._conn.execute(
-            "UPDATE operations SET polls_left = ?, status = ? WHERE id = ?", (polls_left, status, op_id)
-        )
+        self._conn.execute("UPDATE operations SET polls_left = ?, status = ? WHERE id = ?", (polls_left, status, op_id))
 
     def pending_operations(self, resource_key: str) -> list[dict[str, Any]]:
-        ids = [r[0] for r in self._conn.execute(
-            "SELECT id FROM operations WHERE status = 'InProgress' AND resource_key = ?", (resource_key,))]
+        ids = [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT id FROM operations WHERE status = 'InProgress' AND resource_key = ?", (resource_key,)
+            )
+        ]
         return [op for op in (self.get_operation(i) for i in ids) if op]
 
     # -- faults ----------------------------------------------------------------------------------

@@ -53,11 +53,17 @@ class WorldSpec:
 def build_world(path: Path, spec: WorldSpec) -> Store:
     """Create a new world file at `path` (which must not exist) and populate it."""
     store = Store(path)
-    store.create({
-        "subscription": spec.subscription, "seed": spec.seed, "page_size": str(spec.page_size),
-        "clock": repr(float(int(time.time()))), "created": str(int(time.time())),
-        "primary_region": spec.primary_region, "secondary_region": spec.secondary_region,
-    })
+    store.create(
+        {
+            "subscription": spec.subscription,
+            "seed": spec.seed,
+            "page_size": str(spec.page_size),
+            "clock": repr(float(int(time.time()))),
+            "created": str(int(time.time())),
+            "primary_region": spec.primary_region,
+            "secondary_region": spec.secondary_region,
+        }
+    )
     with store.transaction():
         _populate(store, spec)
         store.record_event("world.created", {"service": spec.service, "primary": spec.primary_region})
@@ -70,70 +76,139 @@ def _populate(store: Store, spec: WorldSpec) -> None:
     create_group(store, sub, spec.resource_group, spec.primary_region)
 
     vnet_id = f"{gid}/providers/Microsoft.Network/virtualNetworks/{spec.primary_vnet}"
-    put_vnet(store, f'W/"{store.new_uuid()}"', vnet_id, spec.primary_vnet, spec.primary_region,
-             {"addressSpace": {"addressPrefixes": [spec.primary_address_space]},
-              "subnets": [{"name": "private-endpoints", "properties": {"addressPrefix": spec.endpoint_subnet}}]},
-             {}, "Succeeded", None)
+    put_vnet(
+        store,
+        f'W/"{store.new_uuid()}"',
+        vnet_id,
+        spec.primary_vnet,
+        spec.primary_region,
+        {
+            "addressSpace": {"addressPrefixes": [spec.primary_address_space]},
+            "subnets": [{"name": "private-endpoints", "properties": {"addressPrefix": spec.endpoint_subnet}}],
+        },
+        {},
+        "Succeeded",
+        None,
+    )
 
     service_id = f"{gid}/providers/Microsoft.HealthcareApis/services/{spec.service}"
-    store.put(service_id, SERVICE_TYPE, gid, {
-        "id": service_id, "name": spec.service, "type": SERVICE_TYPE, "kind": "fhir-R4",
-        "location": spec.primary_region, "etag": store.new_uuid(), "tags": {},
-        "identity": {"type": "None"},
-        "properties": {
-            "provisioningState": "Succeeded",
-            "accessPolicies": [],
-            "cosmosDbConfiguration": {"offerThroughput": 1000},
-            "authenticationConfiguration": {
-                "authority": "https://login.microsoftonline.com/" + str(uuid.uuid5(uuid.NAMESPACE_URL, spec.seed + "/tenant")),
-                "audience": f"https://{spec.service}.azurehealthcareapis.com",
-                "smartProxyEnabled": False,
+    store.put(
+        service_id,
+        SERVICE_TYPE,
+        gid,
+        {
+            "id": service_id,
+            "name": spec.service,
+            "type": SERVICE_TYPE,
+            "kind": "fhir-R4",
+            "location": spec.primary_region,
+            "etag": store.new_uuid(),
+            "tags": {},
+            "identity": {"type": "None"},
+            "properties": {
+                "provisioningState": "Succeeded",
+                "accessPolicies": [],
+                "cosmosDbConfiguration": {"offerThroughput": 1000},
+                "authenticationConfiguration": {
+                    "authority": "https://login.microsoftonline.com/"
+                    + str(uuid.uuid5(uuid.NAMESPACE_URL, spec.seed + "/tenant")),
+                    "audience": f"https://{spec.service}.azurehealthcareapis.com",
+                    "smartProxyEnabled": False,
+                },
+                "corsConfiguration": {"origins": [], "headers": [], "methods": [], "allowCredentials": False},
+                "exportConfiguration": {},
+                "publicNetworkAccess": "Disabled",
             },
-            "corsConfiguration": {"origins": [], "headers": [], "methods": [], "allowCredentials": False},
-            "exportConfiguration": {},
-            "publicNetworkAccess": "Disabled",
         },
-    })
+    )
 
     endpoint_id = f"{gid}/providers/Microsoft.Network/privateEndpoints/{spec.private_endpoint}"
     connection_name = f"{spec.private_endpoint}.{store.new_uuid()}"
-    state = {"status": "Pending" if spec.endpoint_pending else "Approved",
-             "description": "Awaiting approval" if spec.endpoint_pending else "Auto-approved",
-             "actionsRequired": "None"}
+    state = {
+        "status": "Pending" if spec.endpoint_pending else "Approved",
+        "description": "Awaiting approval" if spec.endpoint_pending else "Auto-approved",
+        "actionsRequired": "None",
+    }
+    connection_list = "privateLinkServiceConnections"
+    if spec.endpoint_pending:
+        connection_list = "manualPrivateLinkServiceConnections"
     plsc = {
-        "id": f"{endpoint_id}/{'manualPrivateLinkServiceConnections' if spec.endpoint_pending else 'privateLinkServiceConnections'}/{spec.private_endpoint}",
+        "id": f"{endpoint_id}/{connection_list}/{spec.private_endpoint}",
         "name": spec.private_endpoint,
         "type": "Microsoft.Network/privateEndpoints/privateLinkServiceConnections",
-        "properties": {"privateLinkServiceId": service_id, "groupIds": ["fhir"],
-                       "privateLinkServiceConnectionState": dict(state), "provisioningState": "Succeeded"},
+        "properties": {
+            "privateLinkServiceId": service_id,
+            "groupIds": ["fhir"],
+            "privateLinkServiceConnectionState": dict(state),
+            "provisioningState": "Succeeded",
+        },
     }
     fqdn = f"{spec.service}.azurehealthcareapis.com"
-    store.put(endpoint_id, PRIVATE_ENDPOINT_TYPE, gid, {
-        "id": endpoint_id, "name": spec.private_endpoint, "type": PRIVATE_ENDPOINT_TYPE,
-        "location": spec.primary_region, "etag": f'W/"{store.new_uuid()}"', "tags": {},
-        "properties": {
-            "provisioningState": "Succeeded",
-            "resourceGuid": store.new_uuid(),
-            "subnet": {"id": f"{vnet_id}/subnets/private-endpoints"},
-            "privateLinkServiceConnections": [] if spec.endpoint_pending else [plsc],
-            "manualPrivateLinkServiceConnections": [plsc] if spec.endpoint_pending else [],
-            "customDnsConfigs": [{"fqdn": fqdn, "ipAddresses": [spec.endpoint_ip]}],
-            "networkInterfaces": [{"id": f"{gid}/providers/Microsoft.Network/networkInterfaces/{spec.private_endpoint}.nic"}],
+    store.put(
+        endpoint_id,
+        PRIVATE_ENDPOINT_TYPE,
+        gid,
+        {
+            "id": endpoint_id,
+            "name": spec.private_endpoint,
+            "type": PRIVATE_ENDPOINT_TYPE,
+            "location": spec.primary_region,
+            "etag": f'W/"{store.new_uuid()}"',
+            "tags": {},
+            "properties": {
+                "provisioningState": "Succeeded",
+                "resourceGuid": store.new_uuid(),
+                "subnet": {"id": f"{vnet_id}/subnets/private-endpoints"},
+                "privateLinkServiceConnections": [] if spec.endpoint_pending else [plsc],
+                "manualPrivateLinkServiceConnections": [plsc] if spec.endpoint_pending else [],
+                "customDnsConfigs": [{"fqdn": fqdn, "ipAddresses": [spec.endpoint_ip]}],
+                "networkInterfaces": [
+                    {"id": f"{gid}/providers/Microsoft.Network/networkInterfaces/{spec.private_endpoint}.nic"}
+                ],
+            },
         },
-    })
+    )
     connection_id = f"{service_id}/privateEndpointConnections/{connection_name}"
-    store.put(connection_id, CONNECTION_TYPE, service_id, {
-        "id": connection_id, "name": connection_name, "type": CONNECTION_TYPE, "etag": store.new_uuid(),
-        "properties": {"privateEndpoint": {"id": endpoint_id}, "privateLinkServiceConnectionState": dict(state),
-                       "provisioningState": "Succeeded"},
-    })
+    store.put(
+        connection_id,
+        CONNECTION_TYPE,
+        service_id,
+        {
+            "id": connection_id,
+            "name": connection_name,
+            "type": CONNECTION_TYPE,
+            "etag": store.new_uuid(),
+            "properties": {
+                "privateEndpoint": {"id": endpoint_id},
+                "privateLinkServiceConnectionState": dict(state),
+                "provisioningState": "Succeeded",
+            },
+        },
+    )
 
     zone_id = f"{gid}/providers/Microsoft.Network/privateDnsZones/{PRIVATE_DNS_ZONE}"
     put_zone(store, zone_id, PRIVATE_DNS_ZONE, store.new_uuid(), "Succeeded", {})
-    put_record(store, f"{zone_id}/A/{spec.service}", zone_id, "A", spec.service, PRIVATE_DNS_ZONE, store.new_uuid(),
-               {"ttl": 10, "aRecords": [{"ipv4Address": spec.endpoint_ip}]})
-    put_link(store, f"{zone_id}/virtualNetworkLinks/{spec.primary_vnet}-link", zone_id, f"{spec.primary_vnet}-link",
-             store.new_uuid(), vnet_id, False, "Succeeded", "Completed")
+    put_record(
+        store,
+        f"{zone_id}/A/{spec.service}",
+        zone_id,
+        "A",
+        spec.service,
+        PRIVATE_DNS_ZONE,
+        store.new_uuid(),
+        {"ttl": 10, "aRecords": [{"ipv4Address": spec.endpoint_ip}]},
+    )
+    put_link(
+        store,
+        f"{zone_id}/virtualNetworkLinks/{spec.primary_vnet}-link",
+        zone_id,
+        f"{spec.primary_vnet}-link",
+        store.new_uuid(),
+        vnet_id,
+        False,
+        "Succeeded",
+        "Completed",
+    )
 
 
 def target_for(spec: WorldSpec) -> dict[str, Any]:

@@ -35,23 +35,34 @@ class PrivateZone(Step):
     def observe(self, facts: Any | None) -> str:
         if facts is None:
             return "missing"
-        return (f"{facts.name}: {facts.number_of_record_sets} record sets, "
-                f"{facts.number_of_virtual_network_links} VNet links")
+        return (
+            f"{facts.name}: {facts.number_of_record_sets} record sets, "
+            f"{facts.number_of_virtual_network_links} VNet links"
+        )
 
     def plan(self, facts: Any | None) -> list[Change]:
         if facts is not None:
             return []
         group, zone = _zone(self)
-        return [Change("create", f"/subscriptions/{self.ctx.target.subscription}/resourceGroups/{group}/providers/"
-                       f"Microsoft.Network/privateDnsZones/{zone}", f"create private DNS zone {zone}")]
+        return [
+            Change(
+                "create",
+                f"/subscriptions/{self.ctx.target.subscription}/resourceGroups/{group}/providers/"
+                f"Microsoft.Network/privateDnsZones/{zone}",
+                f"create private DNS zone {zone}",
+            )
+        ]
 
     def apply(self, change: Change) -> None:
         from azure.core import MatchConditions
         from azure.mgmt.privatedns.models import PrivateZone as ZoneModel
 
         group, zone = _zone(self)
-        wait(self.ctx.azure.private_dns().private_zones.begin_create_or_update(
-            group, zone, ZoneModel(location="global"), match_condition=MatchConditions.IfMissing))
+        wait(
+            self.ctx.azure.private_dns().private_zones.begin_create_or_update(
+                group, zone, ZoneModel(location="global"), match_condition=MatchConditions.IfMissing
+            )
+        )
 
 
 @dataclass
@@ -71,8 +82,9 @@ class ARecord(Step):
         group, zone_name = _zone(self)
         record = None
         if zone is not None:
-            record = get_or_none(self.ctx.azure.private_dns().record_sets.get, group, zone_name, "A",
-                                 self.ctx.target.service)
+            record = get_or_none(
+                self.ctx.azure.private_dns().record_sets.get, group, zone_name, "A", self.ctx.target.service
+            )
         return RecordFacts(zone, record, read_endpoint(self).ips)
 
     def observe(self, facts: RecordFacts) -> str:
@@ -91,8 +103,14 @@ class ARecord(Step):
             return []
         if facts.record is None:
             return [Change("create", service, f"add A record {service} -> {', '.join(wanted)}", {"ips": wanted})]
-        return [Change("update", facts.record.id, f"point A record {service} at {', '.join(wanted)} "
-                       f"(now {', '.join(current) or 'nothing'})", {"ips": wanted, "etag": facts.record.etag})]
+        return [
+            Change(
+                "update",
+                facts.record.id,
+                f"point A record {service} at {', '.join(wanted)} (now {', '.join(current) or 'nothing'})",
+                {"ips": wanted, "etag": facts.record.etag},
+            )
+        ]
 
     def apply(self, change: Change) -> None:
         from azure.core import MatchConditions
@@ -105,8 +123,9 @@ class ARecord(Step):
             conditions: dict[str, Any] = {"match_condition": MatchConditions.IfMissing}
         else:
             conditions = {"etag": change.data["etag"], "match_condition": MatchConditions.IfNotModified}
-        self.ctx.azure.private_dns().record_sets.create_or_update(group, zone, "A", self.ctx.target.service, body,
-                                                                  **conditions)
+        self.ctx.azure.private_dns().record_sets.create_or_update(
+            group, zone, "A", self.ctx.target.service, body, **conditions
+        )
 
 
 @dataclass
@@ -149,15 +168,31 @@ class VnetLink(Step):
         registration = self._registration()
         if facts.link is None:
             mode = "with auto-registration" if registration else "resolution-only"
-            return [Change("create", f"{name}-link", f"link the zone to {name} ({mode})",
-                           {"name": f"{name}-link", "registration": bool(registration)})]
+            return [
+                Change(
+                    "create",
+                    f"{name}-link",
+                    f"link the zone to {name} ({mode})",
+                    {"name": f"{name}-link", "registration": bool(registration)},
+                )
+            ]
         if registration is not None and bool(facts.link.registration_enabled) != registration:
-            return [Change("update", facts.link.id, f"set auto-registration {'on' if registration else 'off'} on "
-                           f"link {facts.link.name}", {"name": facts.link.name, "registration": registration,
-                                                       "etag": facts.link.etag})]
+            return [
+                Change(
+                    "update",
+                    facts.link.id,
+                    f"set auto-registration {'on' if registration else 'off'} on link {facts.link.name}",
+                    {"name": facts.link.name, "registration": registration, "etag": facts.link.etag},
+                )
+            ]
         if text(facts.link.virtual_network_link_state) != "Completed":
-            return [Change("wait", facts.link.id, f"link {facts.link.name} is {text(facts.link.virtual_network_link_state)};"
-                           " waiting for Completed")]
+            return [
+                Change(
+                    "wait",
+                    facts.link.id,
+                    f"link {facts.link.name} is {text(facts.link.virtual_network_link_state)}; waiting for Completed",
+                )
+            ]
         return []
 
     def apply(self, change: Change) -> None:
@@ -168,14 +203,20 @@ class VnetLink(Step):
             self.ctx.azure.sleep(10)
             return
         group, zone = _zone(self)
-        body = VirtualNetworkLink(location="global", registration_enabled=change.data["registration"],
-                                  virtual_network=SubResource(id=vnet_id(self.ctx.target, self.args["role"])))
+        body = VirtualNetworkLink(
+            location="global",
+            registration_enabled=change.data["registration"],
+            virtual_network=SubResource(id=vnet_id(self.ctx.target, self.args["role"])),
+        )
         if change.action == "create":
             conditions: dict[str, Any] = {"match_condition": MatchConditions.IfMissing}
         else:
             conditions = {"etag": change.data["etag"], "match_condition": MatchConditions.IfNotModified}
-        wait(self.ctx.azure.private_dns().virtual_network_links.begin_create_or_update(
-            group, zone, change.data["name"], body, **conditions))
+        wait(
+            self.ctx.azure.private_dns().virtual_network_links.begin_create_or_update(
+                group, zone, change.data["name"], body, **conditions
+            )
+        )
 
 
 STEPS = [PrivateZone, ARecord, VnetLink]

@@ -38,7 +38,8 @@ def vnet_name(target: Target, role: str) -> str:
 
 def vnet_id(target: Target, role: str) -> str:
     settings = target.require_private_link()
-    return f"{group_id(target, settings.resource_group)}/providers/Microsoft.Network/virtualNetworks/{vnet_name(target, role)}"
+    group = group_id(target, settings.resource_group)
+    return f"{group}/providers/Microsoft.Network/virtualNetworks/{vnet_name(target, role)}"
 
 
 def region_of(target: Target, role: str) -> str:

@@ -17,13 +17,19 @@ ROLES = ("primary", "secondary")
 
 def overlaps(a: list[str], b: list[str]) -> list[tuple[str, str]]:
     """Pairs (range of a, range of b) that overlap."""
-    return [(x, y) for x in a for y in b if ipaddress.ip_network(x, strict=False).overlaps(ipaddress.ip_network(y, strict=False))]
+    return [
+        (x, y)
+        for x in a
+        for y in b
+        if ipaddress.ip_network(x, strict=False).overlaps(ipaddress.ip_network(y, strict=False))
+    ]
 
 
 def read_vnet(step: Step, role: str) -> Any | None:
     settings = step.ctx.target.require_private_link()
-    return get_or_none(step.ctx.azure.network().virtual_networks.get, settings.resource_group,
-                       vnet_name(step.ctx.target, role))
+    return get_or_none(
+        step.ctx.azure.network().virtual_networks.get, settings.resource_group, vnet_name(step.ctx.target, role)
+    )
 
 
 def prefixes(vnet: Any) -> list[str]:
@@ -60,12 +66,20 @@ class VirtualNetwork(Step):
         wanted_id = vnet_id(target, role)
         if facts.vnet is None:
             if role == "primary":
-                return [Change("create-vnet", wanted_id, f"the primary VNet {name} does not exist; it should hold "
-                               "the service's private endpoint", fixable=False)]
+                return [
+                    Change(
+                        "create-vnet",
+                        wanted_id,
+                        f"the primary VNet {name} does not exist; it should hold the service's private endpoint",
+                        fixable=False,
+                    )
+                ]
             space = list(target.require_private_link().secondary_address_space)
             if not space:
-                raise TargetError(f"{target.source or 'target'}: [private_link] 'secondary_address_space' is needed "
-                                  f"to create {name}", hint="pick a range that does not overlap the primary VNet")
+                raise TargetError(
+                    f"{target.source or 'target'}: [private_link] 'secondary_address_space' is needed to create {name}",
+                    hint="pick a range that does not overlap the primary VNet",
+                )
             clash = overlaps(space, prefixes(facts.other))
             if clash:
                 mine, theirs = clash[0]
@@ -74,17 +88,35 @@ class VirtualNetwork(Step):
                     "overlapping VNets cannot be peered",
                     hint="choose a secondary_address_space that does not overlap " + ", ".join(prefixes(facts.other)),
                 )
-            return [Change("create", wanted_id, f"create VNet {name} ({', '.join(space)}) in {region}",
-                           {"location": region, "prefixes": space})]
+            return [
+                Change(
+                    "create",
+                    wanted_id,
+                    f"create VNet {name} ({', '.join(space)}) in {region}",
+                    {"location": region, "prefixes": space},
+                )
+            ]
         changes = []
         if normalise_region(facts.vnet.location) != region:
-            changes.append(Change("fix-vnet", facts.vnet.id, f"{name} is in {facts.vnet.location}, not the "
-                                  f"{role} region {region}", fixable=False))
+            changes.append(
+                Change(
+                    "fix-vnet",
+                    facts.vnet.id,
+                    f"{name} is in {facts.vnet.location}, not the {role} region {region}",
+                    fixable=False,
+                )
+            )
         if role == "secondary" and facts.other is not None:
             clash = overlaps(prefixes(facts.vnet), prefixes(facts.other))
             if clash:
-                changes.append(Change("fix-vnet", facts.vnet.id, f"{name} ({clash[0][0]}) overlaps the primary VNet "
-                                      f"({clash[0][1]}): they cannot be peered", fixable=False))
+                changes.append(
+                    Change(
+                        "fix-vnet",
+                        facts.vnet.id,
+                        f"{name} ({clash[0][0]}) overlaps the primary VNet ({clash[0][1]}): they cannot be peered",
+                        fixable=False,
+                    )
+                )
         return changes
 
     def apply(self, change: Change) -> None:
@@ -93,20 +125,25 @@ class VirtualNetwork(Step):
 
         first = ipaddress.ip_network(change.data["prefixes"][0])
         subnet = next(first.subnets(new_prefix=24)) if first.version == 4 and first.prefixlen < 24 else first
-        body = VnetModel(location=change.data["location"],
-                         address_space=AddressSpace(address_prefixes=change.data["prefixes"]),
-                         subnets=[Subnet(name="default", address_prefix=str(subnet))])
+        body = VnetModel(
+            location=change.data["location"],
+            address_space=AddressSpace(address_prefixes=change.data["prefixes"]),
+            subnets=[Subnet(name="default", address_prefix=str(subnet))],
+        )
         settings = self.ctx.target.require_private_link()
-        wait(self.ctx.azure.network().virtual_networks.begin_create_or_update(
-            settings.resource_group, vnet_name(self.ctx.target, self.args["role"]), body))
+        wait(
+            self.ctx.azure.network().virtual_networks.begin_create_or_update(
+                settings.resource_group, vnet_name(self.ctx.target, self.args["role"]), body
+            )
+        )
 
 
 @dataclass
 class PeeringFacts:
     local: Any | None
     remote: Any | None
-    peering: Any | None   # local -> remote
-    reverse: Any | None   # remote -> local
+    peering: Any | None  # local -> remote
+    reverse: Any | None  # remote -> local
 
 
 def find_peering(vnet: Any | None, remote_id: str) -> Any | None:
@@ -133,9 +170,12 @@ class Peering(Step):
         local = read_vnet(self, self.args["source"])
         remote = read_vnet(self, self.args["remote"])
         target = self.ctx.target
-        return PeeringFacts(local, remote,
-                            find_peering(local, vnet_id(target, self.args["remote"])),
-                            find_peering(remote, vnet_id(target, self.args["source"])))
+        return PeeringFacts(
+            local,
+            remote,
+            find_peering(local, vnet_id(target, self.args["remote"])),
+            find_peering(remote, vnet_id(target, self.args["source"])),
+        )
 
     def observe(self, facts: PeeringFacts) -> str:
         if facts.peering is None:
@@ -157,22 +197,57 @@ class Peering(Step):
         create = {"vnet": local_name, "name": self._name(), "remote_id": remote_id}
         changes = []
         if peering is None:
-            changes.append(Change("create", f"{vnet_id(target, source)}/virtualNetworkPeerings/{self._name()}",
-                                  f"peer {local_name} -> {remote_name} with VNet access allowed", create))
+            changes.append(
+                Change(
+                    "create",
+                    f"{vnet_id(target, source)}/virtualNetworkPeerings/{self._name()}",
+                    f"peer {local_name} -> {remote_name} with VNet access allowed",
+                    create,
+                )
+            )
         elif text(peering.peering_state) == "Disconnected":
-            changes.append(Change("recreate", peering.id, f"peering {peering.name} is Disconnected: delete and create "
-                                  "it again", {**create, "name": peering.name}))
+            changes.append(
+                Change(
+                    "recreate",
+                    peering.id,
+                    f"peering {peering.name} is Disconnected: delete and create it again",
+                    {**create, "name": peering.name},
+                )
+            )
         elif not peering.allow_virtual_network_access:
-            changes.append(Change("update", peering.id, f"allow VNet access on peering {peering.name}",
-                                  {**create, "name": peering.name}))
+            changes.append(
+                Change(
+                    "update",
+                    peering.id,
+                    f"allow VNet access on peering {peering.name}",
+                    {**create, "name": peering.name},
+                )
+            )
         reverse = facts.reverse
         if self.args["connected"] and not changes and reverse is None:
-            changes.append(Change("create", remote_id, f"{remote_name} -> {local_name} is missing, so neither side "
-                                  "can be Connected; the other peering step creates it", fixable=False))
-        elif self.args["connected"] and not changes and reverse is not None and (
-                text(peering.peering_state) != "Connected" or text(reverse.peering_state) != "Connected"):
-            changes.append(Change("wait", peering.id, f"peerings are {text(peering.peering_state)}/"
-                                  f"{text(reverse.peering_state)}; waiting for both to be Connected"))
+            changes.append(
+                Change(
+                    "create",
+                    remote_id,
+                    f"{remote_name} -> {local_name} is missing, so neither side "
+                    "can be Connected; the other peering step creates it",
+                    fixable=False,
+                )
+            )
+        elif (
+            self.args["connected"]
+            and not changes
+            and reverse is not None
+            and (text(peering.peering_state) != "Connected" or text(reverse.peering_state) != "Connected")
+        ):
+            changes.append(
+                Change(
+                    "wait",
+                    peering.id,
+                    f"peerings are {text(peering.peering_state)}/"
+                    f"{text(reverse.peering_state)}; waiting for both to be Connected",
+                )
+            )
         return changes
 
     def apply(self, change: Change) -> None:
@@ -186,9 +261,13 @@ class Peering(Step):
         data = change.data
         if change.action == "recreate":
             wait(network.virtual_network_peerings.begin_delete(group, data["vnet"], data["name"]))
-        body = VirtualNetworkPeering(remote_virtual_network=SubResource(id=data["remote_id"]),
-                                     allow_virtual_network_access=True, allow_forwarded_traffic=False,
-                                     allow_gateway_transit=False, use_remote_gateways=False)
+        body = VirtualNetworkPeering(
+            remote_virtual_network=SubResource(id=data["remote_id"]),
+            allow_virtual_network_access=True,
+            allow_forwarded_traffic=False,
+            allow_gateway_transit=False,
+            use_remote_gateways=False,
+        )
         wait(network.virtual_network_peerings.begin_create_or_update(group, data["vnet"], data["name"], body))
 
 

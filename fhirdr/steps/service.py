@@ -40,11 +40,24 @@ class FhirService(Step):
         changes = []
         primary = self.ctx.target.primary_region
         if primary and normalise_region(facts.location) != primary:
-            changes.append(Change("fix-target", facts.id, f"the service runs in {normalise_region(facts.location)}, "
-                                  f"but the target's primary_region is {primary}", fixable=False))
+            changes.append(
+                Change(
+                    "fix-target",
+                    facts.id,
+                    f"the service runs in {normalise_region(facts.location)}, "
+                    f"but the target's primary_region is {primary}",
+                    fixable=False,
+                )
+            )
         if text(facts.properties.provisioning_state) != "Succeeded":
-            changes.append(Change("wait", facts.id, f"the service is {text(facts.properties.provisioning_state)}, "
-                                  "not Succeeded", fixable=False))
+            changes.append(
+                Change(
+                    "wait",
+                    facts.id,
+                    f"the service is {text(facts.properties.provisioning_state)}, not Succeeded",
+                    fixable=False,
+                )
+            )
         return changes
 
 
@@ -81,12 +94,25 @@ def read_endpoint(step: Step, group: str = "fhir") -> EndpointFacts:
         if endpoint is None:
             continue
         links = list(endpoint.private_link_service_connections or []) + list(
-            endpoint.manual_private_link_service_connections or [])
-        groups = sorted({g for link in links if (link.private_link_service_id or "").lower() == service.id.lower()
-                         for g in (link.group_ids or [])})
+            endpoint.manual_private_link_service_connections or []
+        )
+        groups = sorted(
+            {
+                g
+                for link in links
+                if (link.private_link_service_id or "").lower() == service.id.lower()
+                for g in (link.group_ids or [])
+            }
+        )
         state = connection.private_link_service_connection_state
-        facts = EndpointFacts(service.id, connection, endpoint, groups, text(state.status) if state else None,
-                              endpoint_ips(endpoint, f"{target.service}.azurehealthcareapis.com"))
+        facts = EndpointFacts(
+            service.id,
+            connection,
+            endpoint,
+            groups,
+            text(state.status) if state else None,
+            endpoint_ips(endpoint, f"{target.service}.azurehealthcareapis.com"),
+        )
         if wanted and endpoint.name.lower() == wanted:
             return facts
         if group in groups and fallback is None:
@@ -107,28 +133,59 @@ class PrivateEndpoint(Step):
         if facts.endpoint is None:
             return "no private endpoint connection"
         ips = ", ".join(facts.ips) or "no IP"
-        return f"{facts.endpoint.name} in {facts.endpoint.location}, {facts.status}, group {','.join(facts.groups)}, {ips}"
+        return (
+            f"{facts.endpoint.name} in {facts.endpoint.location}, {facts.status}, group {','.join(facts.groups)}, {ips}"
+        )
 
     def plan(self, facts: EndpointFacts) -> list[Change]:
         group = self.args["group"]
         target = self.ctx.target
         if facts.endpoint is None:
-            return [Change("create-private-endpoint", facts.service_id,
-                           f"create a private endpoint (group '{group}') for the service in the primary VNet",
-                           fixable=False)]
+            return [
+                Change(
+                    "create-private-endpoint",
+                    facts.service_id,
+                    f"create a private endpoint (group '{group}') for the service in the primary VNet",
+                    fixable=False,
+                )
+            ]
         changes = []
         if group not in facts.groups:
-            changes.append(Change("fix-endpoint", facts.endpoint.id, f"the endpoint serves {facts.groups}, not "
-                                  f"'{group}'; create one for group '{group}'", fixable=False))
+            changes.append(
+                Change(
+                    "fix-endpoint",
+                    facts.endpoint.id,
+                    f"the endpoint serves {facts.groups}, not '{group}'; create one for group '{group}'",
+                    fixable=False,
+                )
+            )
         if target.primary_region and normalise_region(facts.endpoint.location) != target.primary_region:
-            changes.append(Change("fix-endpoint", facts.endpoint.id, f"the endpoint is in {facts.endpoint.location}, "
-                                  f"not the primary region {target.primary_region}", fixable=False))
+            changes.append(
+                Change(
+                    "fix-endpoint",
+                    facts.endpoint.id,
+                    f"the endpoint is in {facts.endpoint.location}, not the primary region {target.primary_region}",
+                    fixable=False,
+                )
+            )
         if facts.status == "Pending":
-            changes.append(Change("approve", facts.connection.id, f"approve private endpoint connection "
-                                  f"{facts.connection.name}", {"connection": facts.connection.name}))
+            changes.append(
+                Change(
+                    "approve",
+                    facts.connection.id,
+                    f"approve private endpoint connection {facts.connection.name}",
+                    {"connection": facts.connection.name},
+                )
+            )
         elif facts.status != "Approved":
-            changes.append(Change("recreate-endpoint", facts.endpoint.id, f"the connection is {facts.status}; "
-                                  "delete the private endpoint and create it again", fixable=False))
+            changes.append(
+                Change(
+                    "recreate-endpoint",
+                    facts.endpoint.id,
+                    f"the connection is {facts.status}; delete the private endpoint and create it again",
+                    fixable=False,
+                )
+            )
         return changes
 
     def apply(self, change: Change) -> None:
@@ -138,10 +195,16 @@ class PrivateEndpoint(Step):
         )
 
         target = self.ctx.target
-        body = PrivateEndpointConnection(private_link_service_connection_state=PrivateLinkServiceConnectionState(
-            status="Approved", description="Approved by fhirdr for disaster recovery"))
-        wait(self.ctx.azure.healthcare().private_endpoint_connections.begin_create_or_update(
-            target.resource_group, target.service, change.data["connection"], body))
+        body = PrivateEndpointConnection(
+            private_link_service_connection_state=PrivateLinkServiceConnectionState(
+                status="Approved", description="Approved by fhirdr for disaster recovery"
+            )
+        )
+        wait(
+            self.ctx.azure.healthcare().private_endpoint_connections.begin_create_or_update(
+                target.resource_group, target.service, change.data["connection"], body
+            )
+        )
 
 
 STEPS = [FhirService, PrivateEndpoint]

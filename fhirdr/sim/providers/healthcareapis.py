@@ -91,13 +91,17 @@ def _put_connection(request: Request) -> Response:
     connection_id = f"{service['id']}/privateEndpointConnections/{request.params['connection']}"
     existing = store.get(connection_id)
     if existing is None:
-        raise NotFound(f"Private endpoint connection '{request.params['connection']}' was not found; connections "
-                       "are created by creating a private endpoint.")
+        raise NotFound(
+            f"Private endpoint connection '{request.params['connection']}' was not found; connections "
+            "are created by creating a private endpoint."
+        )
     check_preconditions(request, existing.body)
     state = (request.json_body().get("properties") or {}).get("privateLinkServiceConnectionState") or {}
     status = state.get("status")
     if status not in CONNECTION_STATES:
-        raise InvalidRequestContent(f"privateLinkServiceConnectionState.status must be one of {', '.join(CONNECTION_STATES)}.")
+        raise InvalidRequestContent(
+            f"privateLinkServiceConnectionState.status must be one of {', '.join(CONNECTION_STATES)}."
+        )
     new_state = {"status": status, "description": state.get("description", ""), "actionsRequired": "None"}
     body = existing.body
     body["properties"]["privateLinkServiceConnectionState"] = new_state
@@ -105,8 +109,10 @@ def _put_connection(request: Request) -> Response:
     body["etag"] = new_etag(request)
     store.put(connection_id, CONNECTION_TYPE, service["id"], body)
     set_endpoint_connection_state(store, body["properties"]["privateEndpoint"]["id"], service["id"], new_state)
-    status_url = (f"/subscriptions/{request.params['sub']}/providers/Microsoft.HealthcareApis/locations/"
-                  f"{service['location']}/operationresults/{store.new_uuid()}")
+    status_url = (
+        f"/subscriptions/{request.params['sub']}/providers/Microsoft.HealthcareApis/locations/"
+        f"{service['location']}/operationresults/{store.new_uuid()}"
+    )
     headers = start_async(request, connection_id, {"provisioningState": "Succeeded"}, status_url)
     return Response(200, body, headers)
 
@@ -120,5 +126,7 @@ def register(router: Router) -> None:
     router.add(RG + r"/providers/Microsoft\.HealthcareApis/services", GET=_list_services)
     router.add(CONNECTION, GET=_get_connection, PUT=_put_connection)
     router.add(SERVICE + r"/privateEndpointConnections", GET=_list_connections)
-    router.add(SUB + r"/providers/Microsoft\.HealthcareApis/locations/(?P<loc>[^/]+)/operationresults/(?P<op>[^/]+)",
-               GET=_operation)
+    router.add(
+        SUB + r"/providers/Microsoft\.HealthcareApis/locations/(?P<loc>[^/]+)/operationresults/(?P<op>[^/]+)",
+        GET=_operation,
+    )

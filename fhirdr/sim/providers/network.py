@@ -54,7 +54,9 @@ class RemoteVnetNotFound(ArmError):
 
 
 def _status_url(request: Request, location: str) -> str:
-    return f"/subscriptions/{request.params['sub']}/providers/Microsoft.Network/locations/{location}/operations/{request.store.new_uuid()}"
+    operation = request.store.new_uuid()
+    provider = f"/subscriptions/{request.params['sub']}/providers/Microsoft.Network"
+    return f"{provider}/locations/{location}/operations/{operation}"
 
 
 def _networks(prefixes: list[str], field: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -70,7 +72,9 @@ def _networks(prefixes: list[str], field: str) -> list[ipaddress.IPv4Network | i
 def overlapping(a: list[str], b: list[str]) -> list[str]:
     """The prefixes of `a` that overlap any prefix of `b`."""
     nets_b = _networks(b, "addressPrefixes")
-    return [p for p, net in zip(a, _networks(a, "addressPrefixes"), strict=True) if any(net.overlaps(o) for o in nets_b)]
+    return [
+        p for p, net in zip(a, _networks(a, "addressPrefixes"), strict=True) if any(net.overlaps(o) for o in nets_b)
+    ]
 
 
 # -- virtual networks ------------------------------------------------------------------------------
@@ -85,8 +89,17 @@ def vnet_body(store: Store, stored: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def put_vnet(store: Store, etag: str, vnet_id: str, name: str, location: str, props_in: dict[str, Any],
-             tags: dict[str, str], state: str, existing: dict[str, Any] | None) -> dict[str, Any]:
+def put_vnet(
+    store: Store,
+    etag: str,
+    vnet_id: str,
+    name: str,
+    location: str,
+    props_in: dict[str, Any],
+    tags: dict[str, str],
+    state: str,
+    existing: dict[str, Any] | None,
+) -> dict[str, Any]:
     prefixes = list(props_in.get("addressSpace", {}).get("addressPrefixes", []))
     if not prefixes:
         raise InvalidRequestContent("The virtual network must have at least one address prefix in addressSpace.")
@@ -101,16 +114,26 @@ def put_vnet(store: Store, etag: str, vnet_id: str, name: str, location: str, pr
                 f"Subnet '{subnet.get('name')}' is not valid because its IP address range is outside the IP "
                 f"address range of virtual network '{name}'."
             )
-        subnets.append({
-            "id": f"{vnet_id}/subnets/{subnet['name']}",
-            "name": subnet["name"],
-            "type": SUBNET_TYPE,
-            "etag": etag,
-            "properties": {"addressPrefix": prefix, "provisioningState": "Succeeded",
-                           "privateEndpointNetworkPolicies": sub_props.get("privateEndpointNetworkPolicies", "Disabled")},
-        })
+        subnets.append(
+            {
+                "id": f"{vnet_id}/subnets/{subnet['name']}",
+                "name": subnet["name"],
+                "type": SUBNET_TYPE,
+                "etag": etag,
+                "properties": {
+                    "addressPrefix": prefix,
+                    "provisioningState": "Succeeded",
+                    "privateEndpointNetworkPolicies": sub_props.get("privateEndpointNetworkPolicies", "Disabled"),
+                },
+            }
+        )
     body = {
-        "id": vnet_id, "name": name, "type": VNET_TYPE, "location": location, "tags": tags, "etag": etag,
+        "id": vnet_id,
+        "name": name,
+        "type": VNET_TYPE,
+        "location": location,
+        "tags": tags,
+        "etag": etag,
         "properties": {
             "addressSpace": {"addressPrefixes": prefixes},
             "subnets": subnets,
@@ -149,9 +172,17 @@ def _put_vnet(request: Request) -> Response:
         raise InvalidRequestContent("The 'location' property is required for a virtual network.")
     if existing and existing.body["location"].lower() != location.lower():
         raise InvalidRequestContent("The location of an existing virtual network cannot be changed.")
-    body = put_vnet(request.store, new_etag(request, weak=True), existing.id if existing else vnet_id,
-                    request.params["vnet"], location, payload.get("properties", {}), payload.get("tags") or {},
-                    "Updating", existing.body if existing else None)
+    body = put_vnet(
+        request.store,
+        new_etag(request, weak=True),
+        existing.id if existing else vnet_id,
+        request.params["vnet"],
+        location,
+        payload.get("properties", {}),
+        payload.get("tags") or {},
+        "Updating",
+        existing.body if existing else None,
+    )
     headers = start_async(request, body["id"], {"provisioningState": "Succeeded"}, _status_url(request, location))
     return Response(200 if existing else 201, vnet_body(request.store, body), headers)
 
@@ -254,7 +285,9 @@ def _put_peering(request: Request) -> Response:
         return default if value is None else bool(value)
 
     body = {
-        "id": peering_id, "name": request.params["peering"], "type": PEERING_TYPE,
+        "id": peering_id,
+        "name": request.params["peering"],
+        "type": PEERING_TYPE,
         "etag": new_etag(request, weak=True),
         "properties": {
             "remoteVirtualNetwork": {"id": remote.id},
@@ -271,7 +304,9 @@ def _put_peering(request: Request) -> Response:
         },
     }
     store.put(peering_id, PEERING_TYPE, local["id"], body)
-    headers = start_async(request, peering_id, {"provisioningState": "Succeeded"}, _status_url(request, local["location"]))
+    headers = start_async(
+        request, peering_id, {"provisioningState": "Succeeded"}, _status_url(request, local["location"])
+    )
     return Response(200 if existing else 201, body, headers)
 
 

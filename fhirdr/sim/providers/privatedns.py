@@ -73,18 +73,44 @@ def zone_body(store: Store, body: dict[str, Any]) -> dict[str, Any]:
 
 def put_zone(store: Store, zone_id: str, name: str, etag: str, state: str, tags: dict[str, str]) -> dict[str, Any]:
     body = {
-        "id": zone_id, "name": name, "type": ZONE_TYPE, "etag": etag, "location": "global", "tags": tags,
-        "properties": {"maxNumberOfRecordSets": 25000, "maxNumberOfVirtualNetworkLinks": 1000,
-                       "maxNumberOfVirtualNetworkLinksWithRegistration": 100, "provisioningState": state,
-                       "internalId": store.new_uuid()},
+        "id": zone_id,
+        "name": name,
+        "type": ZONE_TYPE,
+        "etag": etag,
+        "location": "global",
+        "tags": tags,
+        "properties": {
+            "maxNumberOfRecordSets": 25000,
+            "maxNumberOfVirtualNetworkLinks": 1000,
+            "maxNumberOfVirtualNetworkLinksWithRegistration": 100,
+            "provisioningState": state,
+            "internalId": store.new_uuid(),
+        },
     }
     store.put(zone_id, ZONE_TYPE, zone_id.rsplit("/providers/", 1)[0], body)
     soa_id = f"{zone_id}/SOA/@"
     if store.get(soa_id) is None:
-        put_record(store, soa_id, zone_id, "SOA", "@", name, store.new_uuid(),
-                   {"ttl": 3600, "soaRecord": {"host": "azureprivatedns.net", "email": "azureprivatedns-host.microsoft.com",
-                                               "serialNumber": 1, "refreshTime": 3600, "retryTime": 300,
-                                               "expireTime": 2419200, "minimumTtl": 10}})
+        put_record(
+            store,
+            soa_id,
+            zone_id,
+            "SOA",
+            "@",
+            name,
+            store.new_uuid(),
+            {
+                "ttl": 3600,
+                "soaRecord": {
+                    "host": "azureprivatedns.net",
+                    "email": "azureprivatedns-host.microsoft.com",
+                    "serialNumber": 1,
+                    "refreshTime": 3600,
+                    "retryTime": 300,
+                    "expireTime": 2419200,
+                    "minimumTtl": 10,
+                },
+            },
+        )
     return body
 
 
@@ -107,11 +133,18 @@ def _put_zone(request: Request) -> Response:
     payload = request.json_body()
     location = (payload.get("location") or "global").lower()
     if location != "global":
-        raise ArmError(f"The location '{location}' is not valid for a private DNS zone; use 'global'.",
-                       code="InvalidLocation")
+        raise ArmError(
+            f"The location '{location}' is not valid for a private DNS zone; use 'global'.", code="InvalidLocation"
+        )
     name = existing.body["name"] if existing else request.params["zone"]
-    body = put_zone(request.store, existing.id if existing else zone_id, name, new_etag(request),
-                    "Updating" if existing else "Creating", payload.get("tags") or {})
+    body = put_zone(
+        request.store,
+        existing.id if existing else zone_id,
+        name,
+        new_etag(request),
+        "Updating" if existing else "Creating",
+        payload.get("tags") or {},
+    )
     headers = _async_headers(request, body["id"], {"provisioningState": "Succeeded"})
     return Response(202, None, headers)
 
@@ -124,13 +157,31 @@ def _list_zones(request: Request) -> Response:
 # -- virtual network links -------------------------------------------------------------------------
 
 
-def put_link(store: Store, link_id: str, zone_id: str, name: str, etag: str, vnet_id: str, registration: bool,
-             state: str, link_state: str) -> dict[str, Any]:
+def put_link(
+    store: Store,
+    link_id: str,
+    zone_id: str,
+    name: str,
+    etag: str,
+    vnet_id: str,
+    registration: bool,
+    state: str,
+    link_state: str,
+) -> dict[str, Any]:
     body = {
-        "id": link_id, "name": name, "type": LINK_TYPE, "etag": etag, "location": "global", "tags": {},
-        "properties": {"virtualNetwork": {"id": vnet_id}, "registrationEnabled": registration,
-                       "resolutionPolicy": "Default", "virtualNetworkLinkState": link_state,
-                       "provisioningState": state},
+        "id": link_id,
+        "name": name,
+        "type": LINK_TYPE,
+        "etag": etag,
+        "location": "global",
+        "tags": {},
+        "properties": {
+            "virtualNetwork": {"id": vnet_id},
+            "registrationEnabled": registration,
+            "resolutionPolicy": "Default",
+            "virtualNetworkLinkState": link_state,
+            "provisioningState": state,
+        },
     }
     store.put(link_id, LINK_TYPE, zone_id, body)
     return body
@@ -179,9 +230,20 @@ def _put_link(request: Request) -> Response:
                 "DNS zone; a virtual network can have only one registration zone.",
                 code="BadRequest",
             )
-    put_link(store, link_id, zone["id"], request.params["link"], new_etag(request), vnet.id, registration,
-             "Updating" if existing else "Creating", "InProgress")
-    headers = _async_headers(request, link_id, {"provisioningState": "Succeeded", "virtualNetworkLinkState": "Completed"})
+    put_link(
+        store,
+        link_id,
+        zone["id"],
+        request.params["link"],
+        new_etag(request),
+        vnet.id,
+        registration,
+        "Updating" if existing else "Creating",
+        "InProgress",
+    )
+    headers = _async_headers(
+        request, link_id, {"provisioningState": "Succeeded", "virtualNetworkLinkState": "Completed"}
+    )
     return Response(202, None, headers)
 
 
@@ -202,11 +264,15 @@ def _list_links(request: Request) -> Response:
 # -- record sets -----------------------------------------------------------------------------------
 
 
-def put_record(store: Store, record_id: str, zone_id: str, rtype: str, name: str, zone_name: str, etag: str,
-               props: dict[str, Any]) -> dict[str, Any]:
+def put_record(
+    store: Store, record_id: str, zone_id: str, rtype: str, name: str, zone_name: str, etag: str, props: dict[str, Any]
+) -> dict[str, Any]:
     fqdn = f"{zone_name}." if name == "@" else f"{name}.{zone_name}."
     body = {
-        "id": record_id, "name": name, "type": record_type(rtype), "etag": etag,
+        "id": record_id,
+        "name": name,
+        "type": record_type(rtype),
+        "etag": etag,
         "properties": {**props, "fqdn": fqdn, "isAutoRegistered": False},
     }
     store.put(record_id, record_type(rtype), zone_id, body)
@@ -221,8 +287,10 @@ def _get_record(request: Request) -> Response:
     zone = _require_zone(request)
     stored = request.store.get(_record_id(zone, request))
     if stored is None:
-        raise NotFound(f"The resource record '{request.params['record']}' does not exist in resource group "
-                       f"'{request.params['rg']}' of subscription '{request.params['sub']}'.")
+        raise NotFound(
+            f"The resource record '{request.params['record']}' does not exist in resource group "
+            f"'{request.params['rg']}' of subscription '{request.params['sub']}'."
+        )
     return Response(200, stored.body)
 
 
@@ -239,8 +307,16 @@ def _put_record(request: Request) -> Response:
         for record in props.get("aRecords") or []:
             if not record.get("ipv4Address"):
                 raise InvalidRequestContent("Each A record needs an 'ipv4Address'.")
-    body = put_record(request.store, record_id, zone["id"], rtype, request.params["record"].lower(), zone["name"],
-                      new_etag(request), props)
+    body = put_record(
+        request.store,
+        record_id,
+        zone["id"],
+        rtype,
+        request.params["record"].lower(),
+        zone["name"],
+        new_etag(request),
+        props,
+    )
     return Response(200 if existing else 201, body)
 
 

@@ -14,8 +14,12 @@ RESOURCE_GROUP_TYPE = "Microsoft.Resources/resourceGroups"
 def create_group(store: Store, sub: str, name: str, location: str, tags: dict[str, str] | None = None) -> dict:
     gid = group_id(sub, name)
     body = {
-        "id": gid, "name": name, "type": RESOURCE_GROUP_TYPE, "location": location,
-        "tags": tags or {}, "properties": {"provisioningState": "Succeeded"},
+        "id": gid,
+        "name": name,
+        "type": RESOURCE_GROUP_TYPE,
+        "location": location,
+        "tags": tags or {},
+        "properties": {"provisioningState": "Succeeded"},
     }
     store.put(gid, RESOURCE_GROUP_TYPE, f"/subscriptions/{sub}", body)
     return body
