@@ -150,13 +150,21 @@ def check_preconditions(request: Request, existing: dict[str, Any] | None) -> No
     if if_match:
         if existing is None:
             raise PreconditionFailed("The resource does not exist, but an If-Match condition was given.")
-        if if_match != "*" and if_match.strip() != str(existing.get("etag", "")):
+        if if_match != "*" and _bare_etag(if_match) != _bare_etag(str(existing.get("etag", ""))):
             raise PreconditionFailed(
                 f"The etag '{if_match}' does not match the resource's current etag '{existing.get('etag')}'."
             )
     if_none_match = request.headers.get("If-None-Match")
     if if_none_match == "*" and existing is not None:
         raise PreconditionFailed("The resource already exists, but an If-None-Match: * condition was given.")
+
+
+def _bare_etag(etag: str) -> str:
+    """Etags compare without the quotes clients add around them (and without a weak W/ prefix)."""
+    etag = etag.strip()
+    if etag.startswith("W/"):
+        etag = etag[2:]
+    return etag.strip('"')
 
 
 def page_size(store: Store) -> int:

@@ -137,10 +137,12 @@ class SimTransport(HttpTransport):
                     else:
                         store.use_fault(fault["id"])
                         store.record_event("fault", {"kind": fault["kind"], "method": method, "path": sim_request.path})
-                        return self._fault_response(fault)
-                if sim_request.method == "GET":
-                    advance_operations_of(store, sim_request.path)
-                response = self.router.dispatch(sim_request)
+                if fault is not None and fault["kind"] != "fail-async":
+                    response = self._fault_response(fault)
+                else:
+                    if sim_request.method == "GET":
+                        advance_operations_of(store, sim_request.path)
+                    response = self.router.dispatch(sim_request)
             except ArmError as error:
                 response = error_response(error)
         if response.status == -1:
