@@ -35,11 +35,11 @@ def render(
     """Write `data` to stdout. `table` builds a Rich table from the unqueried document."""
     result = apply_query(data, query)
     if output is OutputFormat.json:
-        terminal.out.print_json(json.dumps(result, default=str))
+        terminal.write_data(json.dumps(result, indent=2, default=str))
     elif output is OutputFormat.yaml:
         import yaml
 
-        terminal.out.print(yaml.safe_dump(result, sort_keys=False, default_flow_style=False).rstrip(), markup=False)
+        terminal.write_data(yaml.safe_dump(result, sort_keys=False, default_flow_style=False, width=10**6).rstrip())
     elif query or table is None:
         _plain(terminal, result)
     else:
@@ -56,9 +56,9 @@ def _plain(terminal: Terminal, result: Any) -> None:
             grid.add_row(*(_cell(row.get(c)) for c in columns))
         terminal.out.print(grid)
     elif isinstance(result, dict | list):
-        terminal.out.print_json(json.dumps(result, default=str))
+        terminal.write_data(json.dumps(result, indent=2, default=str))
     elif result is not None:
-        terminal.out.print(str(result), markup=False)
+        terminal.write_data(str(result))
 
 
 def _cell(value: Any) -> str:

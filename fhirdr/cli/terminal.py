@@ -29,6 +29,11 @@ class Terminal:
     def display_info(self, message: str) -> None:
         self.err.print(escape(message))
 
+    def write_data(self, text: str) -> None:
+        """Machine-readable data, written as is: no wrapping, no markup, no colour."""
+        self.out.file.write(text + "\n")
+        self.out.file.flush()
+
     def display_table(self, table: Any) -> None:
         self.out.print(table)
 

@@ -6,15 +6,18 @@ import json
 from pathlib import Path
 
 from fhirdr.runbook.journal import read_journal
-
 from tests.conftest import make_world
 
 
 def test_check_reports_what_is_missing_and_exits_1(world, cli):
     result = cli("--sim", "configure-private-link")
     assert result.exit_code == 1, result.output
-    for missing in ("private-link.secondary-vnet", "private-link.peer-primary-to-secondary",
-                    "private-link.peer-secondary-to-primary", "private-link.link-secondary-vnet"):
+    for missing in (
+        "private-link.secondary-vnet",
+        "private-link.peer-primary-to-secondary",
+        "private-link.peer-secondary-to-primary",
+        "private-link.link-secondary-vnet",
+    ):
         assert missing in result.stdout
     assert "create VNet fhir-vnet-westcentralus (10.20.0.0/16) in westcentralus" in result.stdout
     assert "run again with --apply" in result.stderr

@@ -30,9 +30,11 @@ def test_approving_a_connection_updates_the_private_endpoint_too(isolated):
     connection = next(iter(healthcare.private_endpoint_connections.list_by_service("fhir-dr-rg", "fhirdemo")))
     assert connection.private_link_service_connection_state.status == "Pending"
     body = PrivateEndpointConnection(
-        private_link_service_connection_state=PrivateLinkServiceConnectionState(status="Approved", description="ok"))
+        private_link_service_connection_state=PrivateLinkServiceConnectionState(status="Approved", description="ok")
+    )
     approved = healthcare.private_endpoint_connections.begin_create_or_update(
-        "fhir-dr-rg", "fhirdemo", connection.name, body).result()
+        "fhir-dr-rg", "fhirdemo", connection.name, body
+    ).result()
     assert approved.private_link_service_connection_state.status == "Approved"
     assert approved.provisioning_state == "Succeeded"
     endpoint = world.session().network().private_endpoints.get("fhir-dr-rg", "fhirdemo-pe")

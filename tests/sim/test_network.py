@@ -48,9 +48,12 @@ def test_peering_is_initiated_until_the_reverse_exists_then_both_connected(world
     network = world.session().network()
     primary = network.virtual_networks.get(GROUP, "fhir-vnet-westus2")
     secondary = network.virtual_networks.begin_create_or_update(
-        GROUP, "v2", _vnet("westcentralus", "10.20.0.0/16")).result()
+        GROUP, "v2", _vnet("westcentralus", "10.20.0.0/16")
+    ).result()
 
-    first = network.virtual_network_peerings.begin_create_or_update(GROUP, primary.name, "a", _peer(secondary.id)).result()
+    first = network.virtual_network_peerings.begin_create_or_update(
+        GROUP, primary.name, "a", _peer(secondary.id)
+    ).result()
     assert first.peering_state == "Initiated"
 
     second = network.virtual_network_peerings.begin_create_or_update(GROUP, "v2", "b", _peer(primary.id)).result()
@@ -79,7 +82,8 @@ def test_list_follows_next_link_across_pages(isolated):
     network = world.session().network()
     for index in range(3):
         network.virtual_networks.begin_create_or_update(
-            GROUP, f"extra{index}", _vnet("westus2", f"10.{30 + index}.0.0/16")).result()
+            GROUP, f"extra{index}", _vnet("westus2", f"10.{30 + index}.0.0/16")
+        ).result()
     transport = world.session().transport
     session = world.session()
     names = [v.name for v in session.network().virtual_networks.list(GROUP)]
@@ -92,6 +96,9 @@ def test_missing_api_version_is_refused(world):
 
     network = world.session().network()
     response = network._client.send_request(
-        HttpRequest("GET", f"https://management.azure.com/subscriptions/{world.spec.subscription}/resourceGroups/{GROUP}"))
+        HttpRequest(
+            "GET", f"https://management.azure.com/subscriptions/{world.spec.subscription}/resourceGroups/{GROUP}"
+        )
+    )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "MissingApiVersionParameter"

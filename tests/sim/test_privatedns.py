@@ -13,13 +13,16 @@ ZONE = "privatelink.azurehealthcareapis.com"
 
 
 def _link(vnet_id: str, registration: bool = False) -> VirtualNetworkLink:
-    return VirtualNetworkLink(location="global", virtual_network=SubResource(id=vnet_id),
-                              registration_enabled=registration)
+    return VirtualNetworkLink(
+        location="global", virtual_network=SubResource(id=vnet_id), registration_enabled=registration
+    )
 
 
 def _vnet_id(world, name: str = "fhir-vnet-westus2") -> str:
-    return (f"/subscriptions/{world.spec.subscription}/resourceGroups/{GROUP}/providers/Microsoft.Network/"
-            f"virtualNetworks/{name}")
+    return (
+        f"/subscriptions/{world.spec.subscription}/resourceGroups/{GROUP}/providers/Microsoft.Network/"
+        f"virtualNetworks/{name}"
+    )
 
 
 def test_link_put_answers_202_with_async_operation_and_location(world):
@@ -27,12 +30,18 @@ def test_link_put_answers_202_with_async_operation_and_location(world):
 
     session = world.session()
     session.network().virtual_networks.begin_create_or_update(
-        GROUP, "v2", VirtualNetwork(location="westcentralus", address_space=AddressSpace(address_prefixes=["10.20.0.0/16"]))
+        GROUP,
+        "v2",
+        VirtualNetwork(location="westcentralus", address_space=AddressSpace(address_prefixes=["10.20.0.0/16"])),
     ).result()
-    url = (f"https://management.azure.com{_vnet_id(world).rsplit('/providers/', 1)[0]}/providers/Microsoft.Network/"
-           f"privateDnsZones/{ZONE}/virtualNetworkLinks/v2-link?api-version=2024-06-01")
-    body = {"location": "global", "properties": {"virtualNetwork": {"id": _vnet_id(world, "v2")},
-                                                 "registrationEnabled": False}}
+    url = (
+        f"https://management.azure.com{_vnet_id(world).rsplit('/providers/', 1)[0]}/providers/Microsoft.Network/"
+        f"privateDnsZones/{ZONE}/virtualNetworkLinks/v2-link?api-version=2024-06-01"
+    )
+    body = {
+        "location": "global",
+        "properties": {"virtualNetwork": {"id": _vnet_id(world, "v2")}, "registrationEnabled": False},
+    }
     client = session.private_dns()._client
     response = client.send_request(HttpRequest("PUT", url, json=body))
     assert response.status_code == 202
@@ -72,11 +81,23 @@ def test_record_create_if_missing_refuses_an_existing_record(world):
     assert [r.ipv4_address for r in existing.a_records] == ["10.10.1.4"]
     assert existing.fqdn == f"fhirdemo.{ZONE}."
     with pytest.raises(ResourceExistsError):
-        records.create_or_update(GROUP, ZONE, "A", "fhirdemo", RecordSet(ttl=10, a_records=[ARecord(ipv4_address="1.1.1.1")]),
-                                 match_condition=MatchConditions.IfMissing)
-    updated = records.create_or_update(GROUP, ZONE, "A", "fhirdemo",
-                                       RecordSet(ttl=10, a_records=[ARecord(ipv4_address="10.10.1.5")]),
-                                       etag=existing.etag, match_condition=MatchConditions.IfNotModified)
+        records.create_or_update(
+            GROUP,
+            ZONE,
+            "A",
+            "fhirdemo",
+            RecordSet(ttl=10, a_records=[ARecord(ipv4_address="1.1.1.1")]),
+            match_condition=MatchConditions.IfMissing,
+        )
+    updated = records.create_or_update(
+        GROUP,
+        ZONE,
+        "A",
+        "fhirdemo",
+        RecordSet(ttl=10, a_records=[ARecord(ipv4_address="10.10.1.5")]),
+        etag=existing.etag,
+        match_condition=MatchConditions.IfNotModified,
+    )
     assert updated.etag != existing.etag
     assert [r.ipv4_address for r in updated.a_records] == ["10.10.1.5"]
 
@@ -87,7 +108,8 @@ def test_a_write_with_a_stale_etag_is_412(world):
     body = RecordSet(ttl=10, a_records=[ARecord(ipv4_address="10.10.1.6")])
     records.create_or_update(GROUP, ZONE, "A", "fhirdemo", body)
     with pytest.raises(ResourceModifiedError) as error:
-        records.create_or_update(GROUP, ZONE, "A", "fhirdemo", body, etag=stale.etag,
-                                 match_condition=MatchConditions.IfNotModified)
+        records.create_or_update(
+            GROUP, ZONE, "A", "fhirdemo", body, etag=stale.etag, match_condition=MatchConditions.IfNotModified
+        )
     assert error.value.status_code == 412
     assert error.value.error.code == "PreconditionFailed"
