@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
+PIPED_WIDTH = 160
+
 
 class Terminal:
     def __init__(self, verbose: int = 0) -> None:
         self.verbose = verbose
         self.out = Console(file=sys.stdout, highlight=False, soft_wrap=False)
+        if not self.out.is_terminal and "COLUMNS" not in os.environ:
+            # Piped tables go to files and CI logs: do not squeeze them into 80 columns.
+            self.out.width = PIPED_WIDTH
         self.err = Console(file=sys.stderr, highlight=False, soft_wrap=False)
 
     def display_error(self, message: str, hint: str | None = None) -> None:

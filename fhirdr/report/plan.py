@@ -45,10 +45,14 @@ def plan_table(document: dict[str, Any]) -> Table:
     table.add_column("status", no_wrap=True)
     table.add_column("observed", ratio=1, overflow="fold")
     table.add_column("needed / done", ratio=1, overflow="fold")
+    prefix = f"{document['runbook']}."
     for step in document["steps"]:
         label, colour = STATUS_LABELS.get(step["status"], (step["status"], "white"))
-        needed = "\n".join(c["summary"] for c in step["changes"])
+        observed, needed = step["observed"], "\n".join(c["summary"] for c in step["changes"])
+        if step["status"] == "instruction":
+            observed, needed = "", observed
         if step.get("error"):
             needed = (needed + "\n" if needed else "") + step["error"]
-        table.add_row(step["id"], step["owner"], f"[{colour}]{label}[/]", step["observed"], needed)
+        name = step["id"][len(prefix) :] if step["id"].startswith(prefix) else step["id"]
+        table.add_row(name, step["owner"], f"[{colour}]{label}[/]", observed, needed)
     return table

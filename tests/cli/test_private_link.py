@@ -12,13 +12,10 @@ from tests.conftest import make_world
 def test_check_reports_what_is_missing_and_exits_1(world, cli):
     result = cli("--sim", "configure-private-link")
     assert result.exit_code == 1, result.output
-    for missing in (
-        "private-link.secondary-vnet",
-        "private-link.peer-primary-to-secondary",
-        "private-link.peer-secondary-to-primary",
-        "private-link.link-secondary-vnet",
-    ):
-        assert missing in result.stdout
+    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.startswith("│")}
+    for missing in ("secondary-vnet", "peer-primary-to-secondary", "peer-secondary-to-primary", "link-secondary-vnet"):
+        assert "to do" in rows[missing]
+    assert " ok " in rows["private-endpoint"]
     assert "create VNet fhir-vnet-westcentralus (10.20.0.0/16) in westcentralus" in result.stdout
     assert "run again with --apply" in result.stderr
 
