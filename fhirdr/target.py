@@ -50,6 +50,31 @@ class PrivateLinkSettings:
 
 
 @dataclass(frozen=True)
+class BackingSettings:
+    """The moving parts of a `backing` target: the Cosmos DB account and the Traffic Manager profile."""
+
+    cosmos_account: str
+    cosmos_resource_group: str
+    cosmos_database: str | None = None
+    traffic_manager_profile: str | None = None
+    traffic_manager_resource_group: str | None = None
+    secondary_compute: str | None = None
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Who support contacts about a ticket fhirdr files."""
+
+    first_name: str
+    last_name: str
+    email: str
+    country: str
+    timezone: str = "UTC"
+    language: str = "en-US"
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
 class Target:
     subscription: str
     resource_group: str
@@ -60,6 +85,8 @@ class Target:
     test_environment: bool = False
     objectives: Objectives = field(default_factory=Objectives)
     private_link: PrivateLinkSettings | None = None
+    backing: BackingSettings | None = None
+    contact: Contact | None = None
     source: Path | None = None
 
     def require_private_link(self) -> PrivateLinkSettings:
@@ -69,6 +96,14 @@ class Target:
                 hint="add [private_link] with primary_vnet, secondary_vnet and secondary_address_space",
             )
         return self.private_link
+
+    def require_backing(self) -> BackingSettings:
+        if self.backing is None:
+            raise TargetError(
+                f"{self._where()}: kind 'backing' needs a [backing] section with cosmos_account",
+                hint="add [backing] with cosmos_account, cosmos_database and traffic_manager_profile",
+            )
+        return self.backing
 
     def require_regions(self) -> tuple[str, str]:
         if not self.primary_region or not self.secondary_region:
@@ -90,7 +125,19 @@ _TOP_KEYS = {
     "test_environment",
     "objectives",
     "private_link",
+    "backing",
+    "contact",
 }
+_BACKING_KEYS = {
+    "cosmos_account",
+    "cosmos_resource_group",
+    "cosmos_database",
+    "traffic_manager_profile",
+    "traffic_manager_resource_group",
+    "secondary_compute",
+}
+_CONTACT_KEYS = {"first_name", "last_name", "email", "country", "timezone", "language", "phone"}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _OBJECTIVE_KEYS = {"rpo_minutes", "rto_minutes"}
 _PRIVATE_LINK_KEYS = {
     "resource_group",
@@ -196,8 +243,69 @@ def parse_target(data: dict[str, Any], where: str = "target", source: Path | Non
         test_environment=test_environment,
         objectives=_parse_objectives(data.get("objectives", {}), f"{where}: [objectives]"),
         private_link=_parse_private_link(data.get("private_link"), resource_group, f"{where}: [private_link]"),
+        backing=_parse_backing(data.get("backing"), kind, resource_group, f"{where}: [backing]"),
+        contact=_parse_contact(data.get("contact"), f"{where}: [contact]"),
         source=source,
     )
+
+
+def _parse_backing(data: Any, kind: str, default_group: str, where: str) -> BackingSettings | None:
+    if data is None:
+        if kind == "backing":
+            raise TargetError(
+                f"{where} is required when kind is 'backing'",
+                hint="name the Cosmos DB account (cosmos_account) and Traffic Manager profile",
+            )
+        return None
+    if not isinstance(data, dict):
+        raise TargetError(f"{where} must be a table")
+    _check_unknown(data, _BACKING_KEYS, where)
+    account = _name(_str(data, "cosmos_account", where, required=True), "cosmos_account", where)
+    assert account is not None
+    return BackingSettings(
+        cosmos_account=account,
+        cosmos_resource_group=_name(_str(data, "cosmos_resource_group", where), "cosmos_resource_group", where)
+        or default_group,
+        cosmos_database=_str(data, "cosmos_database", where),
+        traffic_manager_profile=_name(_str(data, "traffic_manager_profile", where), "traffic_manager_profile", where),
+        traffic_manager_resource_group=_name(
+            _str(data, "traffic_manager_resource_group", where), "traffic_manager_resource_group", where
+        )
+        or default_group,
+        secondary_compute=_str(data, "secondary_compute", where),
+    )
+
+
+def parse_contact(data: Any, where: str) -> Contact:
+    """Contact details for a support ticket; every field is checked before anything is sent."""
+    if not isinstance(data, dict):
+        raise TargetError(f"{where} must be a table")
+    _check_unknown(data, _CONTACT_KEYS, where)
+    values = {
+        key: _str(data, key, where, required=key in ("first_name", "last_name", "email", "country"))
+        for key in _CONTACT_KEYS
+    }
+    if not _EMAIL.match(values["email"] or ""):
+        raise TargetError(f"{where}: 'email' = {values['email']!r} is not an email address")
+    if not re.match(r"^[A-Za-z]{3}$", values["country"] or ""):
+        raise TargetError(
+            f"{where}: 'country' must be an ISO 3166 alpha-3 code such as 'USA', got {values['country']!r}"
+        )
+    if values["language"] and not re.match(r"^[a-z]{2}-[A-Z]{2}$", values["language"]):
+        raise TargetError(f"{where}: 'language' must look like 'en-US', got {values['language']!r}")
+    return Contact(
+        first_name=values["first_name"] or "",
+        last_name=values["last_name"] or "",
+        email=values["email"] or "",
+        country=(values["country"] or "").upper(),
+        timezone=values["timezone"] or "UTC",
+        language=values["language"] or "en-US",
+        phone=values["phone"],
+    )
+
+
+def _parse_contact(data: Any, where: str) -> Contact | None:
+    return None if data is None else parse_contact(data, where)
 
 
 def _parse_objectives(data: Any, where: str) -> Objectives:

@@ -41,6 +41,12 @@ CREATE TABLE IF NOT EXISTS faults (
     remaining INTEGER NOT NULL,
     retry_after INTEGER NOT NULL DEFAULT 1
 );
+CREATE TABLE IF NOT EXISTS schedule (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    due REAL NOT NULL,             -- simulated time at which it happens
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     time REAL NOT NULL,
@@ -137,11 +143,8 @@ class Store:
         """Simulated time, seconds since the epoch."""
         return float(self.get_meta("clock", "0") or 0)
 
-    def advance(self, seconds: float) -> float:
-        with self.transaction():
-            now = self.now() + max(0.0, seconds)
-            self.set_meta("clock", repr(now))
-        return now
+    def set_clock(self, when: float) -> None:
+        self.set_meta("clock", repr(when))
 
     def next_seq(self) -> int:
         seq = int(self.get_meta("seq", "0") or 0) + 1
@@ -259,6 +262,33 @@ class Store:
     def clear_faults(self) -> int:
         with self.transaction():
             return self._conn.execute("DELETE FROM faults").rowcount
+
+    # -- scheduled world events (see timeline.py) ---------------------------------------------------
+
+    def schedule(self, due: float, kind: str, payload: dict[str, Any]) -> None:
+        self._conn.execute(
+            "INSERT INTO schedule (due, kind, payload) VALUES (?, ?, ?)", (due, kind, json.dumps(payload))
+        )
+
+    def next_scheduled(self, until: float) -> dict[str, Any] | None:
+        row = self._conn.execute(
+            "SELECT id, due, kind, payload FROM schedule WHERE due <= ? ORDER BY due, id LIMIT 1", (until,)
+        ).fetchone()
+        if not row:
+            return None
+        self._conn.execute("DELETE FROM schedule WHERE id = ?", (row[0],))
+        return {"due": row[1], "kind": row[2], "payload": json.loads(row[3])}
+
+    def scheduled(self) -> list[dict[str, Any]]:
+        rows = self._conn.execute("SELECT due, kind, payload FROM schedule ORDER BY due, id")
+        return [{"due": r[0], "kind": r[1], "payload": json.loads(r[2])} for r in rows]
+
+    def get_json(self, key: str, default: Any = None) -> Any:
+        value = self.get_meta(key)
+        return json.loads(value) if value is not None else default
+
+    def set_json(self, key: str, value: Any) -> None:
+        self.set_meta(key, json.dumps(value, sort_keys=True))
 
     # -- events ----------------------------------------------------------------------------------
 

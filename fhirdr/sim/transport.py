@@ -108,7 +108,9 @@ class SimTransport(HttpTransport):
         return None
 
     def sleep(self, duration: float) -> None:
-        self.store.advance(duration)
+        from fhirdr.sim.timeline import advance
+
+        advance(self.store, duration)
 
     def send(self, request: Any, **kwargs: Any) -> SimResponse:
         self.requests += 1

@@ -32,6 +32,10 @@ class WorldSpec:
     endpoint_pending: bool = False
     page_size: int = DEFAULT_PAGE_SIZE
     seed: str = "fhirdr"
+    kind: str = "managed"
+    data_gb: float = 2.0
+    offer_throughput: int = 1000
+    cosmos_throughput: int | None = None  # None: the same as the service's (parity)
 
     @property
     def subscription(self) -> str:
@@ -48,6 +52,17 @@ class WorldSpec:
     @property
     def private_endpoint(self) -> str:
         return f"{self.service}-pe"
+
+    @property
+    def cosmos_account(self) -> str:
+        return f"{self.service}-cosmos"
+
+    @property
+    def traffic_manager(self) -> str:
+        return f"{self.service}-tm"
+
+    def compute(self, region: str) -> str:
+        return f"{self.service}-{region}.compute.example"
 
 
 def build_world(path: Path, spec: WorldSpec) -> Store:
@@ -108,7 +123,7 @@ def _populate(store: Store, spec: WorldSpec) -> None:
             "properties": {
                 "provisioningState": "Succeeded",
                 "accessPolicies": [],
-                "cosmosDbConfiguration": {"offerThroughput": 1000},
+                "cosmosDbConfiguration": {"offerThroughput": spec.offer_throughput},
                 "authenticationConfiguration": {
                     "authority": "https://login.microsoftonline.com/"
                     + str(uuid.uuid5(uuid.NAMESPACE_URL, spec.seed + "/tenant")),
@@ -213,8 +228,8 @@ def _populate(store: Store, spec: WorldSpec) -> None:
 
 def target_for(spec: WorldSpec) -> dict[str, Any]:
     """The target file contents describing the world built from `spec`."""
-    return {
-        "kind": "managed",
+    target: dict[str, Any] = {
+        "kind": spec.kind,
         "subscription": spec.subscription,
         "resource_group": spec.resource_group,
         "service": spec.service,
@@ -230,4 +245,20 @@ def target_for(spec: WorldSpec) -> dict[str, Any]:
             "zone": PRIVATE_DNS_ZONE,
             "secondary_link_registration": False,
         },
+        "contact": {
+            "first_name": "Dana",
+            "last_name": "Operator",
+            "email": "dana.operator@example.com",
+            "country": "USA",
+            "timezone": "Pacific Standard Time",
+            "language": "en-US",
+        },
     }
+    if spec.kind == "backing":
+        target["backing"] = {
+            "cosmos_account": spec.cosmos_account,
+            "cosmos_database": "fhir",
+            "traffic_manager_profile": spec.traffic_manager,
+            "secondary_compute": spec.compute(spec.secondary_region),
+        }
+    return target

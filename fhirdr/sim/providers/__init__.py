@@ -6,9 +6,30 @@ from fhirdr.sim.router import Router
 
 
 def build_router() -> Router:
-    from fhirdr.sim.providers import healthcareapis, network, privatedns, resources
+    from fhirdr.sim.providers import (
+        cosmosdb,
+        healthcareapis,
+        monitor,
+        network,
+        privatedns,
+        resources,
+        subscriptions,
+        support,
+        trafficmanager,
+    )
 
     router = Router()
-    for provider in (resources, network, privatedns, healthcareapis):
+    # monitor first: its pattern matches any resource id followed by /providers/Microsoft.Insights/metrics.
+    for provider in (
+        monitor,
+        subscriptions,
+        resources,
+        network,
+        privatedns,
+        healthcareapis,
+        cosmosdb,
+        trafficmanager,
+        support,
+    ):
         provider.register(router)
     return router

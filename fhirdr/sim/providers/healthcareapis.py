@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fhirdr.sim.exceptions import InvalidRequestContent, NotFound, ResourceNotFound
@@ -130,3 +131,79 @@ def register(router: Router) -> None:
         SUB + r"/providers/Microsoft\.HealthcareApis/locations/(?P<loc>[^/]+)/operationresults/(?P<op>[^/]+)",
         GET=_operation,
     )
+
+
+# -- the support desk's work on Azure API for FHIR DR tickets ---------------------------------------
+
+DR_BASE_SECONDS = 15 * 60
+DR_SECONDS_PER_GB = 5 * 60
+
+
+def dr_state_key(service_id: str) -> str:
+    """Microsoft's own record of a managed service's DR: not visible through ARM, only to the desk."""
+    return f"dr:{service_id.lower()}"
+
+
+def _ticket_service(store: Store, ticket: Any) -> Any:
+    resource_id = (ticket.body["properties"].get("technicalTicketDetails") or {}).get("resourceId") or ""
+    return store.get(resource_id) if resource_id else None
+
+
+def _work_dr_enable(store: Store, ticket: Any) -> None:
+    from fhirdr.sim.providers.subscriptions import LOCATIONS, region_name
+    from fhirdr.sim.providers.support import add_communication
+
+    service = _ticket_service(store, ticket)
+    match = re.search(r"secondary region:\s*([A-Za-z0-9 ]+)", ticket.body["properties"]["description"], re.I)
+    region = region_name(match.group(1).strip()) if match else ""
+    if service is None or region not in LOCATIONS:
+        add_communication(
+            store,
+            ticket.id,
+            "More information needed",
+            "Please give the service's resource id and the preferred secondary region.",
+        )
+        return
+    data_gb = float(store.get_meta("data_gb", "1") or 1)
+    delay = DR_BASE_SECONDS + DR_SECONDS_PER_GB * data_gb
+    store.set_json(
+        dr_state_key(service.id),
+        {"secondary": region, "state": "replicating", "ticket": ticket.id, "since": store.now()},
+    )
+    add_communication(
+        store,
+        ticket.id,
+        "Disaster recovery is being enabled",
+        f"We added {region} as the secondary region of {service.body['name']}; the initial "
+        f"replication of about {data_gb:g} GB is running.",
+    )
+    store.schedule(store.now() + delay, "fhir.dr-replicated", {"service": service.id, "ticket": ticket.id})
+    store.record_event("support.dr-enabling", {"service": service.body["name"], "secondary": region})
+
+
+def _dr_replicated(store: Store, payload: dict[str, Any]) -> None:
+    from fhirdr.sim.providers.support import add_communication, set_ticket_status
+
+    state = store.get_json(dr_state_key(payload["service"]), {})
+    state["state"] = "on"
+    state["since"] = store.now()
+    store.set_json(dr_state_key(payload["service"]), state)
+    add_communication(
+        store,
+        payload["ticket"],
+        "Disaster recovery is enabled",
+        f"The initial replication to {state.get('secondary')} is complete. Disaster recovery is on.",
+    )
+    set_ticket_status(store, payload["ticket"], "Closed")
+    store.record_event("support.dr-enabled", {"service": payload["service"], "secondary": state.get("secondary")})
+
+
+def register_desk() -> None:
+    from fhirdr.sim import timeline
+    from fhirdr.sim.providers import support
+
+    support.desk(support.DR_ENABLE)(_work_dr_enable)
+    timeline.on("fhir.dr-replicated")(_dr_replicated)
+
+
+register_desk()

@@ -1,0 +1,72 @@
+"""Microsoft.Insights metrics: Cosmos DB ReplicationLatency, computed from the simulated replication."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from fhirdr.sim.exceptions import ArmError, ResourceNotFound
+from fhirdr.sim.providers.cosmosdb import ACCOUNT_TYPE, replication_info
+from fhirdr.sim.providers.subscriptions import region_name
+from fhirdr.sim.router import Request, Response, Router
+
+SUPPORTED = {"replicationlatency"}
+
+
+def _metrics(request: Request) -> Response:
+    resource_id = request.params["resource"]
+    stored = request.store.get(resource_id)
+    if stored is None:
+        parts = resource_id.strip("/").split("/")
+        raise ResourceNotFound(
+            "/".join(parts[5:7]) if len(parts) > 6 else "resource", parts[-1], parts[3] if len(parts) > 3 else ""
+        )
+    names = [n.strip() for n in request.query.get("metricnames", "").split(",") if n.strip()]
+    unknown = [n for n in names if n.lower() not in SUPPORTED or stored.type != ACCOUNT_TYPE.lower()]
+    if unknown or not names:
+        raise ArmError(
+            f"Failed to find metric configuration for provider, metric: {', '.join(unknown) or '(none)'}",
+            code="BadRequest",
+        )
+    now = datetime.fromtimestamp(request.store.now(), timezone.utc).replace(second=0, microsecond=0)
+    stamp = now.isoformat().replace("+00:00", "Z")
+    info = replication_info(request.store, stored.id)
+    locations = stored.body["properties"]["locations"]
+    source = next(loc["locationName"] for loc in locations if loc["failoverPriority"] == 0)
+    series: list[dict[str, Any]] = []
+    for loc in locations:
+        if loc["failoverPriority"] == 0 or loc["provisioningState"] != "Succeeded":
+            continue
+        lag = float(info.get("lag_ms", 0))
+        series.append(
+            {
+                "metadatavalues": [
+                    {"name": {"value": "sourceregion", "localizedValue": "sourceregion"}, "value": source},
+                    {"name": {"value": "targetregion", "localizedValue": "targetregion"}, "value": loc["locationName"]},
+                ],
+                "data": [{"timeStamp": stamp, "average": lag, "maximum": lag}],
+            }
+        )
+    body = {
+        "cost": 0,
+        "timespan": request.query.get("timespan", f"{stamp}/{stamp}"),
+        "interval": request.query.get("interval", "PT5M"),
+        "namespace": "Microsoft.DocumentDB/databaseAccounts",
+        "resourceregion": region_name(stored.body["location"]),
+        "value": [
+            {
+                "id": f"{stored.id}/providers/Microsoft.Insights/metrics/ReplicationLatency",
+                "type": "Microsoft.Insights/metrics",
+                "name": {"value": "ReplicationLatency", "localizedValue": "P99 Replication Latency"},
+                "displayDescription": "P99 replication latency across source and target regions",
+                "unit": "MilliSeconds",
+                "timeseries": series,
+                "errorCode": "Success",
+            }
+        ],
+    }
+    return Response(200, body)
+
+
+def register(router: Router) -> None:
+    router.add(r"(?P<resource>/subscriptions/.+)/providers/Microsoft\.Insights/metrics", GET=_metrics)
