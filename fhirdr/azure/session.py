@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ class AzureSession:
         self.cloud: Cloud = get_cloud(cloud)
         self.sim_path = sim_path
         self._clients: dict[str, Any] = {}
+        self._lock = threading.RLock()
 
     @property
     def simulated(self) -> bool:
@@ -77,9 +79,11 @@ class AzureSession:
         return self.sim_store.now() if self.simulated else time.time()
 
     def _client(self, key: str, factory: Callable[[], T]) -> T:
-        if key not in self._clients:
-            self._clients[key] = factory()
-        return self._clients[key]
+        # Reads run on several threads (status); build each client once.
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = factory()
+            return self._clients[key]
 
     def _kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -124,6 +128,46 @@ class AzureSession:
             return ResourceManagementClient(self.credential, self.subscription, **self._kwargs())
 
         return self._client("resources", make)
+
+    def subscriptions(self) -> Any:
+        def make() -> Any:
+            from azure.mgmt.resource.subscriptions import SubscriptionClient
+
+            return SubscriptionClient(self.credential, **self._kwargs())
+
+        return self._client("subscriptions", make)
+
+    def support(self) -> Any:
+        def make() -> Any:
+            from azure.mgmt.support import MicrosoftSupport
+
+            return MicrosoftSupport(self.credential, self.subscription, **self._kwargs())
+
+        return self._client("support", make)
+
+    def cosmos(self) -> Any:
+        def make() -> Any:
+            from azure.mgmt.cosmosdb import CosmosDBManagementClient
+
+            return CosmosDBManagementClient(self.credential, self.subscription, **self._kwargs())
+
+        return self._client("cosmos", make)
+
+    def traffic_manager(self) -> Any:
+        def make() -> Any:
+            from azure.mgmt.trafficmanager import TrafficManagerManagementClient
+
+            return TrafficManagerManagementClient(self.credential, self.subscription, **self._kwargs())
+
+        return self._client("trafficmanager", make)
+
+    def monitor(self) -> Any:
+        def make() -> Any:
+            from azure.mgmt.monitor import MonitorManagementClient
+
+            return MonitorManagementClient(self.credential, self.subscription, **self._kwargs())
+
+        return self._client("monitor", make)
 
 
 def get_or_none(call: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:

@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fhirdr.sim.providers.cosmosdb import ACCOUNT_TYPE, DEFAULT_LAG_MS, account_body, put_throughput, replication_key
 from fhirdr.sim.providers.healthcareapis import CONNECTION_TYPE, SERVICE_TYPE
 from fhirdr.sim.providers.network import PRIVATE_ENDPOINT_TYPE, put_vnet
 from fhirdr.sim.providers.privatedns import put_link, put_record, put_zone
 from fhirdr.sim.providers.resources import create_group
+from fhirdr.sim.providers.subscriptions import display_name
+from fhirdr.sim.providers.trafficmanager import new_profile, put_endpoint
 from fhirdr.sim.router import DEFAULT_PAGE_SIZE
 from fhirdr.sim.store import Store
 from fhirdr.target import PRIVATE_DNS_ZONE
@@ -77,6 +80,8 @@ def build_world(path: Path, spec: WorldSpec) -> Store:
             "created": str(int(time.time())),
             "primary_region": spec.primary_region,
             "secondary_region": spec.secondary_region,
+            "kind": spec.kind,
+            "data_gb": repr(spec.data_gb),
         }
     )
     with store.transaction():
@@ -223,6 +228,37 @@ def _populate(store: Store, spec: WorldSpec) -> None:
         False,
         "Succeeded",
         "Completed",
+    )
+    if spec.kind == "backing":
+        _populate_backing(store, spec, gid)
+
+
+def _populate_backing(store: Store, spec: WorldSpec, gid: str) -> None:
+    """The parts a support engineer (or a self-hosting operator) reaches: Cosmos DB and Traffic Manager."""
+    account_id = f"{gid}/providers/Microsoft.DocumentDB/databaseAccounts/{spec.cosmos_account}"
+    store.put(
+        account_id,
+        ACCOUNT_TYPE,
+        gid,
+        account_body(spec.cosmos_account, account_id, spec.primary_region, [spec.primary_region], False),
+    )
+    put_throughput(store, account_id, "fhir", spec.cosmos_throughput or spec.offer_throughput)
+    store.set_json(replication_key(account_id), {"lag_ms": DEFAULT_LAG_MS, "data_gb": spec.data_gb})
+    profile_id = f"{gid}/providers/Microsoft.Network/trafficManagerProfiles/{spec.traffic_manager}"
+    new_profile(store, profile_id, spec.traffic_manager)
+    put_endpoint(
+        store,
+        profile_id,
+        "externalEndpoints",
+        f"{spec.service}-{spec.primary_region}",
+        {
+            "endpointStatus": "Enabled",
+            "endpointMonitorStatus": "Online",
+            "target": spec.compute(spec.primary_region),
+            "weight": 1,
+            "priority": 1,
+            "endpointLocation": display_name(spec.primary_region),
+        },
     )
 
 
