@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,12 +21,15 @@ Observer = Callable[[dict[str, Any]], None]
 # Re-reads after apply until the step reports nothing left to do (Azure is eventually consistent:
 # a link goes InProgress -> Completed, a peering Initiated -> Connected).
 VERIFY_ATTEMPTS = 6
+# A change with this action is something to wait for (support working a ticket, replication
+# catching up): never applied, only polled, for as long as the run is allowed to wait.
+WAIT = "wait"
 
 
 @dataclass
 class StepResult:
     spec: StepSpec
-    status: str  # in-sync | changes | blocked | instruction | verified | applied | failed | skipped | not-run
+    status: str  # in-sync | changes | waiting | blocked | instruction | applied | failed | skipped | not-run
     observed: str = ""
     changes: list[Change] = field(default_factory=list)
     error: str | None = None
@@ -46,21 +50,34 @@ class StepResult:
 
 @dataclass
 class RunOutcome:
-    status: str  # ok | changes | blocked | failed | interrupted
+    status: str  # ok | changes | waiting | blocked | failed | interrupted
     results: list[StepResult]
 
     @property
     def pending_changes(self) -> int:
         return sum(len(r.changes) for r in self.results if r.status in ("changes", "blocked"))
 
+    @property
+    def waiting_for(self) -> list[str]:
+        return [c.summary for r in self.results if r.status == "waiting" for c in r.changes if c.action == WAIT]
+
 
 class Runner:
     """Drives one runbook against one context, telling observers about every transition."""
 
-    def __init__(self, runbook: Runbook, ctx: Context, observers: list[Observer] | None = None) -> None:
+    def __init__(
+        self,
+        runbook: Runbook,
+        ctx: Context,
+        observers: list[Observer] | None = None,
+        wait_timeout: float | None = None,
+        poll_interval: float = 60.0,
+    ) -> None:
         self.runbook = runbook
         self.ctx = ctx
         self.observers = list(observers or [])
+        self.wait_timeout = wait_timeout
+        self.poll_interval = poll_interval
         impls = registry()
         self.steps: list[tuple[StepSpec, Step]] = [(spec, impls[spec.uses](ctx, **spec.args)) for spec in runbook.steps]
 
@@ -70,17 +87,17 @@ class Runner:
 
     # -- read-only ---------------------------------------------------------------------------
 
-    def plan(self) -> RunOutcome:
-        """Read facts and plan every step; nothing is changed."""
-        results = []
-        for spec, step in self.steps:
+    def plan(self, parallel: bool = True) -> RunOutcome:
+        """Read facts and plan every step; nothing is changed. Facts are read concurrently."""
+        for spec, _ in self.steps:
             self.emit("step.checking", step=spec.id)
-            started = time.monotonic()
-            with azure_errors(f"reading the facts of {spec.id}"):
-                facts = step.facts()
-            changes = step.plan(facts)
+        started = time.monotonic()
+        facts = self._gather_facts(parallel)
+        results = []
+        for (spec, step), fact in zip(self.steps, facts, strict=True):
+            changes = step.plan(fact)
             result = StepResult(
-                spec, _status_of(step, changes), step.observe(facts), changes, duration=time.monotonic() - started
+                spec, _status_of(step, changes), step.observe(fact), changes, duration=time.monotonic() - started
             )
             self.emit(
                 "step.planned",
@@ -91,11 +108,21 @@ class Runner:
             )
             results.append(result)
         status = "ok"
-        if any(r.status == "changes" for r in results):
-            status = "changes"
-        if any(r.status == "blocked" for r in results):
-            status = "blocked"
+        for candidate in ("waiting", "changes", "blocked"):
+            if any(r.status == candidate for r in results):
+                status = candidate
         return RunOutcome(status, results)
+
+    def _gather_facts(self, parallel: bool) -> list[Any]:
+        def read(item: tuple[StepSpec, Step]) -> Any:
+            spec, step = item
+            with azure_errors(f"reading the facts of {spec.id}"):
+                return step.facts()
+
+        if not parallel or len(self.steps) < 2:
+            return [read(item) for item in self.steps]
+        with ThreadPoolExecutor(max_workers=min(8, len(self.steps)), thread_name_prefix="facts") as pool:
+            return list(pool.map(read, self.steps))
 
     # -- acting ------------------------------------------------------------------------------
 
@@ -114,7 +141,7 @@ class Runner:
                     continue
                 result = self._apply_step(spec, step)
                 results.append(result)
-                if result.status in ("blocked", "failed"):
+                if result.status in ("blocked", "failed", "waiting"):
                     status = result.status
                     break
             else:
@@ -142,18 +169,27 @@ class Runner:
             if not changes:
                 self.emit("step.verified", step=spec.id, changes=[], duration_s=_since(started))
                 return StepResult(spec, "in-sync", step.observe(facts), duration=time.monotonic() - started)
-            blocked = [c for c in changes if not c.fixable]
+            blocked = [c for c in changes if not c.fixable and c.action != WAIT]
             if blocked:
                 self.emit("step.blocked", step=spec.id, changes=[c.to_dict() for c in blocked])
                 return StepResult(spec, "blocked", step.observe(facts), blocked, duration=time.monotonic() - started)
             self.emit("step.planned", step=spec.id, status="changes", changes=[c.to_dict() for c in changes])
-            for change in changes:
+            for change in (c for c in changes if c.action != WAIT):
                 change_started = time.monotonic()
                 self.emit("change.started", step=spec.id, change=change.to_dict())
                 with azure_errors(f"{change.summary} ({spec.id})"):
                     step.apply(change)
                 self.emit("change.applied", step=spec.id, change=change.to_dict(), duration_s=_since(change_started))
             remaining, observed = self._verify(step)
+            if remaining and all(c.action == WAIT for c in remaining):
+                remaining, observed = self._wait(spec, step, remaining, observed)
+                if remaining and self.wait_timeout is None:
+                    self.emit("step.waiting", step=spec.id, waiting_for=[c.summary for c in remaining])
+                    return StepResult(spec, "waiting", observed, remaining, duration=time.monotonic() - started)
+                if remaining:
+                    error = f"still waiting after {self.wait_timeout:g} s: " + "; ".join(c.summary for c in remaining)
+                    self.emit("step.failed", step=spec.id, error=error, duration_s=_since(started))
+                    return StepResult(spec, "failed", observed, remaining, error, time.monotonic() - started)
             if remaining:
                 error = "did not reach the desired state: " + "; ".join(c.summary for c in remaining)
                 self.emit("step.failed", step=spec.id, error=error, duration_s=_since(started))
@@ -166,6 +202,20 @@ class Runner:
         except KeyboardInterrupt:
             self.emit("step.interrupted", step=spec.id, duration_s=_since(started))
             raise
+
+    def _wait(self, spec: StepSpec, step: Step, remaining: list[Change], observed: str) -> tuple[list[Change], str]:
+        """Poll a step that waits on someone else until it is done or the allowed time has passed."""
+        if self.wait_timeout is None:
+            return remaining, observed
+        deadline = self.ctx.azure.now() + self.wait_timeout
+        while remaining and self.ctx.azure.now() < deadline:
+            self.emit("step.polling", step=spec.id, waiting_for=[c.summary for c in remaining])
+            self.ctx.azure.sleep(min(self.poll_interval, max(1.0, deadline - self.ctx.azure.now())))
+            with azure_errors(f"checking on {spec.id}"):
+                facts = step.facts()
+            observed = step.observe(facts)
+            remaining = step.plan(facts)
+        return remaining, observed
 
     def _verify(self, step: Step) -> tuple[list[Change], str]:
         """Re-read facts until nothing is left to do, or the attempts run out."""
@@ -196,7 +246,9 @@ def _status_of(step: Step, changes: list[Change]) -> str:
         return "instruction"
     if not changes:
         return "in-sync"
-    return "blocked" if any(not c.fixable for c in changes) else "changes"
+    if any(not c.fixable and c.action != WAIT for c in changes):
+        return "blocked"
+    return "waiting" if all(c.action == WAIT for c in changes) else "changes"
 
 
 def _since(started: float) -> float:

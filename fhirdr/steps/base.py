@@ -46,6 +46,7 @@ class Context:
 
     target: Target
     azure: AzureSession
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 class Step:

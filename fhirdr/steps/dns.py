@@ -199,9 +199,6 @@ class VnetLink(Step):
         from azure.core import MatchConditions
         from azure.mgmt.privatedns.models import SubResource, VirtualNetworkLink
 
-        if change.action == "wait":
-            self.ctx.azure.sleep(10)
-            return
         group, zone = _zone(self)
         body = VirtualNetworkLink(
             location="global",

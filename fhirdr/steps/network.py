@@ -253,9 +253,6 @@ class Peering(Step):
     def apply(self, change: Change) -> None:
         from azure.mgmt.network.models import SubResource, VirtualNetworkPeering
 
-        if change.action == "wait":
-            self.ctx.azure.sleep(10)
-            return
         network = self.ctx.azure.network()
         group = self.ctx.target.require_private_link().resource_group
         data = change.data

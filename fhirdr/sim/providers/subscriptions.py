@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fhirdr import regions
 from fhirdr.sim.router import SUB, Request, Response, Router, require_subscription
 
 # name: (display name, paired region or None, geography). Public Azure's published pairs.
@@ -58,7 +59,7 @@ LOCATIONS: dict[str, tuple[str, str | None, str]] = {
 
 
 def display_name(region: str) -> str:
-    return LOCATIONS.get(region, (region, None, ""))[0]
+    return LOCATIONS[region][0] if region in LOCATIONS else regions.display_name(region)
 
 
 def region_name(display: str) -> str:

@@ -1,0 +1,139 @@
+"""Steps of the article's "how to enable DR" that only read: region, throughput parity, readiness."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fhirdr.azure.session import get_or_none
+from fhirdr.errors import FhirdrError
+from fhirdr.regions import FHIR_REGIONS
+from fhirdr.steps.base import Change, Step
+from fhirdr.steps.service import read_service
+
+
+def offer_throughput(service: Any) -> int | None:
+    config = service.properties.cosmos_db_configuration
+    return config.offer_throughput if config else None
+
+
+def database_throughput(step: Step) -> int | None:
+    """Throughput of the FHIR database in the backing Cosmos DB account (it applies to every region)."""
+    backing = step.ctx.target.backing
+    if backing is None or not backing.cosmos_database:
+        return None
+    setting = get_or_none(
+        step.ctx.azure.cosmos().sql_resources.get_sql_database_throughput,
+        backing.cosmos_resource_group,
+        backing.cosmos_account,
+        backing.cosmos_database,
+    )
+    if setting is None or setting.resource is None:
+        return None
+    return setting.resource.throughput or getattr(setting.resource.autoscale_settings, "max_throughput", None)
+
+
+class RegionsOffered(Step):
+    """The primary and the chosen secondary are regions where Azure API for FHIR is offered."""
+
+    uses = "dr.regions-offered"
+
+    def facts(self) -> Any:
+        return read_service(self)
+
+    def observe(self, facts: Any) -> str:
+        return f"primary {self.ctx.target.primary_region}, secondary {self.ctx.target.secondary_region}"
+
+    def plan(self, facts: Any) -> list[Change]:
+        target = self.ctx.target
+        return [
+            Change(
+                "fix-region", facts.id, f"{region} is not a region where Azure API for FHIR is offered", fixable=False
+            )
+            for region in (target.primary_region, target.secondary_region)
+            if region not in FHIR_REGIONS
+        ]
+
+
+@dataclass
+class ParityFacts:
+    primary: int | None
+    secondary: int | None
+    kind: str
+
+
+class ThroughputParity(Step):
+    """RU/s the secondary will have equals the primary's (the article: the same in both regions)."""
+
+    uses = "dr.throughput-parity"
+
+    def facts(self) -> ParityFacts:
+        primary = offer_throughput(read_service(self))
+        if self.ctx.target.kind == "backing":
+            return ParityFacts(primary, database_throughput(self), "backing")
+        return ParityFacts(primary, primary, "managed")
+
+    def observe(self, facts: ParityFacts) -> str:
+        if facts.kind == "managed":
+            return f"{facts.primary} RU/s; support provisions the same in the secondary"
+        return f"service {facts.primary} RU/s, Cosmos DB database {facts.secondary} RU/s (every region)"
+
+    def plan(self, facts: ParityFacts) -> list[Change]:
+        if facts.primary is None or facts.secondary is None or facts.primary == facts.secondary:
+            return []
+        return [
+            Change(
+                "fix-throughput",
+                self.ctx.target.service,
+                f"throughput differs: the service has {facts.primary} RU/s, the secondary will have "
+                f"{facts.secondary} RU/s; make them equal before relying on DR",
+                fixable=False,
+            )
+        ]
+
+
+def readiness(step: Step) -> dict[str, dict[str, str]]:
+    """One line for each configuration area of the article; areas without a check say so."""
+    from fhirdr.runbook.loader import load_runbook, shipped_runbook
+    from fhirdr.runbook.runner import Runner
+
+    summary: dict[str, dict[str, str]] = {}
+    target = step.ctx.target
+    if target.private_link is None:
+        summary["private_link"] = {"status": "not-configured", "summary": "no [private_link] in the target"}
+    elif not target.secondary_region:
+        summary["private_link"] = {"status": "not-checked", "summary": "no secondary region chosen yet"}
+    else:
+        try:
+            outcome = Runner(load_runbook(shipped_runbook("private-link")), step.ctx).plan(parallel=True)
+            todo = [
+                r.spec.id.split(".", 1)[1] for r in outcome.results if r.status in ("changes", "blocked", "waiting")
+            ]
+            summary["private_link"] = (
+                {"status": "ok", "summary": "in place"}
+                if not todo
+                else {"status": "findings", "summary": f"missing: {', '.join(todo)} (fhirdr configure-private-link)"}
+            )
+        except FhirdrError as exc:
+            summary["private_link"] = {"status": "error", "summary": exc.message}
+    for area, command in (("cmk", "check-cmk"), ("export", "check-export"), ("iomt", "check-iomt")):
+        summary[area] = {"status": "not-checked", "summary": f"`fhirdr {command}` is not available yet"}
+    return summary
+
+
+class Readiness(Step):
+    """Private Link, CMK, $export and IoMT readiness, summarised (read-only; never blocks)."""
+
+    uses = "dr.readiness"
+
+    def facts(self) -> dict[str, dict[str, str]]:
+        return readiness(self)
+
+    def observe(self, facts: dict[str, dict[str, str]]) -> str:
+        return "; ".join(f"{area}: {item['status']}" for area, item in facts.items())
+
+    def plan(self, facts: Any) -> list[Change]:
+        return []
+
+
+STEPS = [RegionsOffered, ThroughputParity, Readiness]
