@@ -131,9 +131,11 @@ def _configure_logging(verbose: int, debug: bool) -> None:
 
 
 def _register() -> None:
-    from fhirdr.cli import pending, private_link, runs, sim
+    from fhirdr.cli import enable, pending, private_link, runs, sim, status
 
-    pending.register(app, ["enable", "status", "test-plan", "drill", "failback"])
+    enable.register(app)
+    status.register(app)
+    pending.register(app, ["test-plan", "drill", "failback"])
     private_link.register(app)
     pending.register(app, ["check-cmk", "check-export", "check-iomt", "init"])
     runs.register(app)

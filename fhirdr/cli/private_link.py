@@ -17,13 +17,16 @@ def configure_private_link(
     runbook: Path | None = typer.Option(None, "--runbook", help="Use this runbook file instead of the shipped one."),
 ) -> None:
     """Check the Private Link setup for DR: endpoint, secondary VNet, peerings, DNS zone links."""
-    from fhirdr.cli.runbook_command import run_runbook
+    from fhirdr.cli.runbook_command import RunRequest, run_runbook
 
     settings: Settings = ctx.obj
     target = settings.load_target()
     target.require_private_link()
     target.require_regions()
-    code = run_runbook(settings, "private-link", target, apply=apply, yes=yes, resume=resume, runbook_file=runbook)
+    request = RunRequest(
+        "private-link", "configure-private-link", target, apply=apply, yes=yes, resume=resume, runbook_file=runbook
+    )
+    code = run_runbook(settings, request)
     raise typer.Exit(code)
 
 

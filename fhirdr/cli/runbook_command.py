@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import getpass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -13,17 +16,26 @@ from fhirdr.errors import EXIT_CHECK_FAILED, EXIT_OK, FhirdrError, SafetyGateErr
 from fhirdr.target import Target
 
 
-def run_runbook(
-    settings: Settings,
-    runbook_name: str,
-    target: Target,
-    *,
-    apply: bool,
-    yes: bool,
-    resume: str | None,
-    runbook_file: Path | None,
-) -> int:
-    """Returns the exit code: 0 in place (or converged), 1 findings left or a step failed."""
+@dataclass
+class RunRequest:
+    """What a runbook command asks for; the flow below is the same for every command."""
+
+    runbook: str
+    command: str
+    target: Target
+    apply: bool = False
+    yes: bool = False
+    resume: str | None = None
+    runbook_file: Path | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    wait_timeout: float | None = None
+    session: Any = None
+    # Runs after the plan and before anything changes; raises to refuse (e.g. missing contact details).
+    before_apply: Callable[[Any], None] | None = None
+
+
+def run_runbook(settings: Settings, request: RunRequest) -> int:
+    """Exit code: 0 in place, converged or waiting on someone else; 1 findings left or a step failed."""
     from fhirdr.cli.output import render
     from fhirdr.report.plan import plan_document, plan_table
     from fhirdr.runbook.journal import JournalWriter, new_run_id, read_journal, verified_steps
@@ -32,16 +44,16 @@ def run_runbook(
     from fhirdr.steps.base import Context
 
     terminal = settings.terminal
-    runbook = load_runbook(runbook_file or shipped_runbook(runbook_name))
-    session = settings.azure(target)
-    runner = Runner(runbook, Context(target, session))
+    target = request.target
+    runbook = load_runbook(request.runbook_file or shipped_runbook(request.runbook))
+    session = request.session or settings.azure(target)
+    runner = Runner(runbook, Context(target, session, dict(request.options)), wait_timeout=request.wait_timeout)
 
-    skip: set[str] = set()
-    attempt = 1
-    if resume:
-        events = read_journal(resume)
+    apply, skip, attempt = request.apply, set(), 1
+    if request.resume:
+        events = read_journal(request.resume)
         if events and events[0].get("runbook") != runbook.name:
-            raise FhirdrError(f"run {resume} is a '{events[0].get('runbook')}' run, not '{runbook.name}'")
+            raise FhirdrError(f"run {request.resume} is a '{events[0].get('runbook')}' run, not '{runbook.name}'")
         skip = verified_steps(events)
         attempt = max(e.get("attempt", 1) for e in events) + 1
         apply = True
@@ -49,21 +61,15 @@ def run_runbook(
     with Progress(terminal) as progress:
         runner.observers.append(progress)
         outcome = runner.plan()
-    mode = "apply" if apply else "check"
     document = plan_document(runbook, target.service, "check", outcome)
     if not apply:
         render(terminal, document, settings.output, settings.query, plan_table)
-        if outcome.status == "ok":
-            terminal.display_success("everything is in place")
-            return EXIT_OK
-        if outcome.status == "changes":
-            terminal.display_info(f"{outcome.pending_changes} change(s) needed; run again with --apply to make them")
-        else:
-            terminal.display_info("some findings need a person (owner column); fhirdr cannot fix those")
-        return EXIT_CHECK_FAILED
+        return _report_check(settings, request, outcome)
 
     todo = [r for r in outcome.results if r.status == "changes" and r.spec.id not in skip]
-    if todo and not yes:
+    if request.before_apply is not None:
+        request.before_apply(outcome)
+    if todo and not request.yes:
         if settings.output.value == "table":
             terminal.err.print(plan_table(document))
         if not terminal.interactive:
@@ -74,35 +80,35 @@ def run_runbook(
         if not typer.confirm(f"Apply the changes above to {target.service}?", default=False, err=True):
             raise SafetyGateError("not confirmed; nothing was changed")
 
-    run_id = resume or new_run_id()
+    run_id = request.resume or new_run_id()
     journal = JournalWriter(run_id, runbook.name, attempt)
     journal(
         {
             "event": "run.context",
+            "command": request.command,
             "service": target.service,
             "subscription": target.subscription,
             "resource_group": target.resource_group,
+            "secondary_region": target.secondary_region,
             "simulated": session.simulated,
             "user": _user(),
             "runbook_file": str(runbook.source),
         }
     )
     runner.observers = [journal]
+    resume_hint = f"fhirdr{' --sim' if settings.use_sim else ''} {request.command} --apply --resume {run_id}"
     try:
         with Progress(terminal) as progress:
             runner.observers.append(progress)
-            result = runner.apply(skip=skip, resumed_from=resume)
+            result = runner.apply(skip=skip, resumed_from=request.resume)
     except FhirdrError as exc:
-        exc.hint = (
-            f"fix the cause, then resume with `fhirdr{_sim_flag(settings)} {_command(runbook_name)} "
-            f"--apply --resume {run_id}` (journal: {journal.path})"
-        )
+        exc.hint = f"fix the cause, then resume with `{resume_hint}` (journal: {journal.path})"
         raise
     finally:
         journal.close()
     render(
         terminal,
-        plan_document(runbook, target.service, mode, result, run_id),
+        plan_document(runbook, target.service, "apply", result, run_id),
         settings.output,
         settings.query,
         plan_table,
@@ -110,7 +116,28 @@ def run_runbook(
     if result.status == "ok":
         terminal.display_success(f"done; journal {journal.path}")
         return EXIT_OK
+    if result.status == "waiting":
+        terminal.display_info(
+            f"waiting for {'; '.join(result.waiting_for)}. Nothing else to do now: run the same "
+            f"command again later, add --wait to keep polling, or `{resume_hint}`"
+        )
+        return EXIT_OK
     terminal.display_info(f"stopped at a step that needs a person or did not converge; journal {journal.path}")
+    return EXIT_CHECK_FAILED
+
+
+def _report_check(settings: Settings, request: RunRequest, outcome: Any) -> int:
+    terminal = settings.terminal
+    if outcome.status == "ok":
+        terminal.display_success("everything is in place")
+        return EXIT_OK
+    if outcome.status == "waiting":
+        terminal.display_info(f"waiting for {'; '.join(outcome.waiting_for)}")
+        return EXIT_OK
+    if outcome.status == "changes":
+        terminal.display_info(f"{outcome.pending_changes} change(s) needed; run again with --apply to make them")
+    else:
+        terminal.display_info("some findings need a person (owner column); fhirdr cannot fix those")
     return EXIT_CHECK_FAILED
 
 
@@ -119,11 +146,3 @@ def _user() -> str:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no user name is not an error worth stopping for
         return "unknown"
-
-
-def _command(runbook_name: str) -> str:
-    return {"private-link": "configure-private-link"}.get(runbook_name, runbook_name)
-
-
-def _sim_flag(settings: Settings) -> str:
-    return " --sim" if settings.sim else ""

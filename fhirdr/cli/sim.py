@@ -30,6 +30,14 @@ def init(
         False, "--pending-endpoint", help="Leave the private endpoint connection Pending approval."
     ),
     page_size: int = typer.Option(100, "--page-size", min=1, help="Items per page in list answers."),
+    kind: str = typer.Option(
+        "managed",
+        "--kind",
+        help="managed (Azure API for FHIR) or backing (with Cosmos DB and Traffic Manager reachable).",
+    ),
+    data_gb: float = typer.Option(
+        2.0, "--data-gb", min=0, help="Data volume; initial replication takes longer with more."
+    ),
     force: bool = typer.Option(False, "--force", help="Rebuild the world and rewrite the target file."),
 ) -> None:
     """Build a two-region world: a FHIR service in westus2 with Private Link; westcentralus empty."""
@@ -41,7 +49,11 @@ def init(
     terminal = settings.terminal
     path = settings.sim_path
     target_file = settings.target_file_for_writing()
-    spec = WorldSpec(service=service, endpoint_pending=pending_endpoint, page_size=page_size)
+    if kind not in ("managed", "backing"):
+        raise BadInputError(f"--kind {kind!r} is not a target kind", hint="use managed or backing")
+    spec = WorldSpec(
+        service=service, endpoint_pending=pending_endpoint, page_size=page_size, kind=kind, data_gb=data_gb
+    )
     parse_target(target_for(spec), "--service-name")  # bad names are refused before anything is written
     if Store(path).exists() and not force:
         terminal.display_info(
@@ -109,6 +121,29 @@ def show(ctx: typer.Context) -> None:
         return grid
 
     render(settings.terminal, document, settings.output, settings.query, table)
+
+
+@sim_app.command("advance")
+def advance_clock(
+    ctx: typer.Context,
+    duration: str = typer.Argument(..., help="How much simulated time passes, e.g. 30m, 2h, 1h30m."),
+) -> None:
+    """Let simulated time pass: support works tickets, replication catches up, failovers happen."""
+    from datetime import datetime, timezone
+
+    from fhirdr.sim.timeline import advance, parse_duration
+    from fhirdr.sim.transport import open_world
+
+    settings = _settings(ctx)
+    seconds = parse_duration(duration)
+    store = open_world(settings.sim_path)
+    before = len(store.events(limit=10_000))
+    now = advance(store, seconds)
+    happened = store.events(limit=10_000)[before:]
+    clock = datetime.fromtimestamp(now, timezone.utc).isoformat()
+    settings.terminal.display_success(f"simulated clock now {clock}")
+    for event in happened:
+        settings.terminal.display_info(f"  {event['kind']}: {event['detail']}")
 
 
 @sim_app.command("reset")

@@ -194,8 +194,11 @@ class Runner:
                 error = "did not reach the desired state: " + "; ".join(c.summary for c in remaining)
                 self.emit("step.failed", step=spec.id, error=error, duration_s=_since(started))
                 return StepResult(spec, "failed", observed, remaining, error, time.monotonic() - started)
-            self.emit("step.verified", step=spec.id, changes=[c.to_dict() for c in changes], duration_s=_since(started))
-            return StepResult(spec, "applied", observed, changes, duration=time.monotonic() - started)
+            made = [c for c in changes if c.action != WAIT]
+            self.emit("step.verified", step=spec.id, changes=[c.to_dict() for c in made], duration_s=_since(started))
+            return StepResult(
+                spec, "applied" if made else "in-sync", observed, made, duration=time.monotonic() - started
+            )
         except FhirdrError as exc:
             self.emit("step.failed", step=spec.id, error=exc.message, duration_s=_since(started))
             raise

@@ -137,3 +137,57 @@ class Readiness(Step):
 
 
 STEPS = [RegionsOffered, ThroughputParity, Readiness]
+
+
+def choose_secondary(ctx: Any, requested: str | None) -> str:
+    """The secondary region: as asked, else the target's, else the paired region when it offers the service.
+
+    Pairs come from the subscription's locations. Every refusal lists the regions that would work.
+    """
+    from fhirdr.errors import TargetError
+    from fhirdr.regions import normalise_region, validate_region
+
+    target = ctx.target
+    primary = target.primary_region
+    with _reading("the subscription's locations"):
+        locations = list(ctx.azure.subscriptions().subscriptions.list_locations(target.subscription))
+    by_name = {loc.name: loc for loc in locations}
+    geography = getattr(getattr(by_name.get(primary or ""), "metadata", None), "geography", None)
+
+    def candidates() -> str:
+        offered = [name for name in FHIR_REGIONS if name != primary and name in by_name]
+        offered.sort(key=lambda name: (getattr(by_name[name].metadata, "geography", None) != geography, name))
+        return "regions offering Azure API for FHIR: " + ", ".join(offered)
+
+    choice = requested or target.secondary_region
+    if choice:
+        try:
+            region = validate_region(choice, "--secondary" if requested else "secondary_region")
+        except TargetError as exc:
+            raise TargetError(exc.message, hint=f"{exc.hint}; {candidates()}") from None
+        if region == primary:
+            raise TargetError(
+                f"the secondary region must differ from the primary region ({primary})", hint=candidates()
+            )
+        if region not in FHIR_REGIONS:
+            raise TargetError(f"{region} is not a region where Azure API for FHIR is offered", hint=candidates())
+        return region
+    paired = [
+        p.name
+        for p in (
+            getattr(by_name.get(primary or ""), "metadata", None) and by_name[primary].metadata.paired_region or []
+        )
+    ]
+    for region in paired:
+        if normalise_region(region) in FHIR_REGIONS:
+            return normalise_region(region)
+    where = f"the paired region of {primary} ({', '.join(paired)})" if paired else f"{primary} has no paired region; it"
+    raise TargetError(
+        f"{where} does not offer Azure API for FHIR; choose a secondary with --secondary", hint=candidates()
+    )
+
+
+def _reading(what: str) -> Any:
+    from fhirdr.azure.session import azure_errors
+
+    return azure_errors(f"reading {what}")

@@ -172,7 +172,8 @@ def _create_ticket(request: Request) -> Response:
         store.schedule(now + PICKUP_SECONDS, "support.pickup", {"ticket": ticket_id})
     op = store.new_uuid()
     headers = start_async(request, None, {}, f"/subscriptions/{sub}/providers/Microsoft.Support/operationsStatus/{op}")
-    return Response(201, body, headers)
+    headers["Location"] = headers["Azure-AsyncOperation"]
+    return Response(202, None, headers)
 
 
 def _get_ticket(request: Request) -> Response:
