@@ -75,6 +75,16 @@ class Contact:
 
 
 @dataclass(frozen=True)
+class Extras:
+    """What `fhirdr init` records for the CMK, $export and IoMT checks."""
+
+    key_vault: str | None = None
+    key_name: str | None = None
+    export_storage_account: str | None = None
+    iomt_connectors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Target:
     subscription: str
     resource_group: str
@@ -87,6 +97,7 @@ class Target:
     private_link: PrivateLinkSettings | None = None
     backing: BackingSettings | None = None
     contact: Contact | None = None
+    extras: Extras = field(default_factory=Extras)
     source: Path | None = None
 
     def require_private_link(self) -> PrivateLinkSettings:
@@ -127,7 +138,13 @@ _TOP_KEYS = {
     "private_link",
     "backing",
     "contact",
+    "cmk",
+    "export",
+    "iomt",
 }
+_CMK_KEYS = {"key_vault", "key_name"}
+_EXPORT_KEYS = {"storage_account"}
+_IOMT_KEYS = {"connectors"}
 _BACKING_KEYS = {
     "cosmos_account",
     "cosmos_resource_group",
@@ -245,7 +262,29 @@ def parse_target(data: dict[str, Any], where: str = "target", source: Path | Non
         private_link=_parse_private_link(data.get("private_link"), resource_group, f"{where}: [private_link]"),
         backing=_parse_backing(data.get("backing"), kind, resource_group, f"{where}: [backing]"),
         contact=_parse_contact(data.get("contact"), f"{where}: [contact]"),
+        extras=_parse_extras(data, where),
         source=source,
+    )
+
+
+def _parse_extras(data: dict[str, Any], where: str) -> Extras:
+    tables = {}
+    for name, keys in (("cmk", _CMK_KEYS), ("export", _EXPORT_KEYS), ("iomt", _IOMT_KEYS)):
+        table = data.get(name, {})
+        if not isinstance(table, dict):
+            raise TargetError(f"{where}: [{name}] must be a table")
+        _check_unknown(table, keys, f"{where}: [{name}]")
+        tables[name] = table
+    connectors = tables["iomt"].get("connectors", [])
+    if not isinstance(connectors, list) or not all(isinstance(c, str) for c in connectors):
+        raise TargetError(f"{where}: [iomt] 'connectors' must be a list of names")
+    return Extras(
+        key_vault=_name(_str(tables["cmk"], "key_vault", f"{where}: [cmk]"), "key_vault", where),
+        key_name=_str(tables["cmk"], "key_name", f"{where}: [cmk]"),
+        export_storage_account=_name(
+            _str(tables["export"], "storage_account", f"{where}: [export]"), "storage_account", where
+        ),
+        iomt_connectors=tuple(connectors),
     )
 
 
@@ -379,3 +418,61 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def merge_toml_text(text: str, updates: dict[str, Any], defaults: dict[str, Any]) -> tuple[str, list[str]]:
+    """Bring a target file's text up to date, keeping everything else in it (comments included).
+
+    `updates` are facts read from Azure: written whether or not the key is there. `defaults` are
+    written only where the file has no value, so what a person chose stays. Both are nested one
+    level (top-level keys and [tables]). Returns the new text and the keys it wrote.
+    """
+    lines = text.splitlines()
+    written: list[str] = []
+    existing = tomllib.loads(text) if text.strip() else {}
+
+    def section_bounds(table: str | None) -> tuple[int, int] | None:
+        start = 0 if table is None else None
+        for index, line in enumerate(lines):
+            header = re.match(r"^\s*\[([A-Za-z0-9_.-]+)\]\s*(#.*)?$", line)
+            if header:
+                if start is not None:
+                    return start, index
+                if header.group(1) == table:
+                    start = index + 1
+        return (start, len(lines)) if start is not None else None
+
+    def set_value(table: str | None, key: str, value: Any, overwrite: bool) -> None:
+        current = existing.get(table, {}) if table else existing
+        if key in current and (not overwrite or current[key] == value):
+            return
+        rendered = f"{key} = {_toml_value(value)}"
+        bounds = section_bounds(table)
+        if bounds is None:
+            if lines and lines[-1].strip():
+                lines.append("")
+            lines.extend([f"[{table}]", rendered])
+        else:
+            start, end = bounds
+            pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+            for index in range(start, end):
+                if pattern.match(lines[index]):
+                    comment = re.search(r"\s+#[^\"']*$", lines[index])
+                    lines[index] = rendered + (comment.group(0) if comment else "")
+                    break
+            else:
+                insert_at = end
+                while insert_at > start and not lines[insert_at - 1].strip():
+                    insert_at -= 1
+                lines.insert(insert_at, rendered)
+        written.append(f"{table}.{key}" if table else key)
+
+    for source, overwrite in ((updates, True), (defaults, False)):
+        for key, value in source.items():
+            if isinstance(value, dict):
+                for sub_key, sub_value in value.items():
+                    if sub_value is not None:
+                        set_value(key, sub_key, sub_value, overwrite)
+            elif value is not None:
+                set_value(None, key, value, overwrite)
+    return "\n".join(lines) + "\n", written

@@ -131,13 +131,14 @@ def _configure_logging(verbose: int, debug: bool) -> None:
 
 
 def _register() -> None:
-    from fhirdr.cli import enable, pending, private_link, runs, sim, status
+    from fhirdr.cli import enable, init, pending, private_link, runs, sim, status
 
     enable.register(app)
     status.register(app)
     pending.register(app, ["test-plan", "drill", "failback"])
     private_link.register(app)
-    pending.register(app, ["check-cmk", "check-export", "check-iomt", "init"])
+    pending.register(app, ["check-cmk", "check-export", "check-iomt"])
+    init.register(app)
     runs.register(app)
     sim.register(app)
 

@@ -29,6 +29,7 @@ from fhirdr.sim.store import Store
 
 ACCOUNT_TYPE = "Microsoft.DocumentDB/databaseAccounts"
 THROUGHPUT_TYPE = "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/throughputSettings"
+DATABASE_TYPE = "Microsoft.DocumentDB/databaseAccounts/sqlDatabases"
 ACCOUNT = RG + r"/providers/Microsoft\.DocumentDB/databaseAccounts/(?P<account>[^/]+)"
 
 # Initial replication of a new region: a fixed part plus a part per GB of data.
@@ -247,7 +248,19 @@ def _throughput(request: Request) -> Response:
 
 
 def put_throughput(store: Store, account_id: str, database: str, throughput: int) -> None:
-    setting_id = f"{account_id}/sqlDatabases/{database}/throughputSettings/default"
+    database_id = f"{account_id}/sqlDatabases/{database}"
+    store.put(
+        database_id,
+        DATABASE_TYPE,
+        account_id,
+        {
+            "id": database_id,
+            "name": database,
+            "type": DATABASE_TYPE,
+            "properties": {"resource": {"id": database, "_rid": database[:4], "_etag": store.new_uuid()}},
+        },
+    )
+    setting_id = f"{database_id}/throughputSettings/default"
     store.put(
         setting_id,
         THROUGHPUT_TYPE,
@@ -261,6 +274,11 @@ def put_throughput(store: Store, account_id: str, database: str, throughput: int
     )
 
 
+def _list_databases(request: Request) -> Response:
+    stored = _require_account(request)
+    return Response(200, {"value": [d.body for d in request.store.children(stored.id, DATABASE_TYPE)]})
+
+
 def _operation(request: Request) -> Response:
     return poll_operation(request, request.params["op"])
 
@@ -270,6 +288,7 @@ def register(router: Router) -> None:
     router.add(RG + r"/providers/Microsoft\.DocumentDB/databaseAccounts", GET=_list)
     router.add(ACCOUNT + r"/failoverPriorityChange", POST=_failover_priority_change)
     router.add(ACCOUNT + r"/sqlDatabases/(?P<db>[^/]+)/throughputSettings/default", GET=_throughput)
+    router.add(ACCOUNT + r"/sqlDatabases", GET=_list_databases)
     router.add(
         SUB + r"/providers/Microsoft\.DocumentDB/locations/(?P<loc>[^/]+)/operationsStatus/(?P<op>[^/]+)",
         GET=_operation,

@@ -1,0 +1,187 @@
+"""Read an existing deployment and describe it as a target: what `fhirdr init` writes."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from fhirdr.azure.session import azure_errors, get_or_none
+from fhirdr.errors import FhirdrError, TargetError
+from fhirdr.regions import normalise_region
+from fhirdr.steps.ids import ArmId
+from fhirdr.target import PRIVATE_DNS_ZONE
+
+
+@dataclass
+class Discovery:
+    """`updates` are read from Azure and always written; `defaults` only fill keys a person left empty."""
+
+    updates: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def discover(
+    session: Any,
+    subscription: str,
+    group: str,
+    service_name: str,
+    cosmos_account: str | None = None,
+    traffic_manager: str | None = None,
+) -> Discovery:
+    with azure_errors(f"reading service {service_name}"):
+        return _discover(session, subscription, group, service_name, cosmos_account, traffic_manager)
+
+
+def _discover(
+    session: Any, subscription: str, group: str, name: str, cosmos_account: str | None, traffic_manager: str | None
+) -> Discovery:
+    found = Discovery()
+    service = get_or_none(session.healthcare().services.get, group, name)
+    if service is None:
+        raise TargetError(
+            f"service '{name}' was not found in resource group '{group}' of subscription {subscription}",
+            hint="check -g/--resource-group and -n/--service",
+        )
+    primary = normalise_region(service.location)
+    found.updates.update(
+        {"subscription": subscription, "resource_group": group, "service": name, "primary_region": primary}
+    )
+    found.defaults.update({"test_environment": False, "objectives": {"rpo_minutes": 15, "rto_minutes": 60}})
+
+    private_link = _private_link(session, group, service, found)
+    secondary = _paired_offered(session, subscription, primary)
+    if secondary:
+        found.defaults["secondary_region"] = secondary
+    else:
+        found.notes.append(f"{primary} has no paired region offering Azure API for FHIR: set secondary_region")
+    if private_link:
+        found.updates["private_link"] = private_link
+        vnet = private_link.get("primary_vnet")
+        if vnet and secondary:
+            found.defaults["private_link"] = {
+                "secondary_vnet": vnet.replace(primary, secondary) if primary in vnet else f"{vnet}-{secondary}",
+                "secondary_address_space": [_free_range(session, private_link.get("resource_group") or group)],
+                "secondary_link_registration": False,
+            }
+
+    config = service.properties.cosmos_db_configuration
+    key_uri = config.key_vault_key_uri if config else None
+    if key_uri:
+        parts = urlsplit(key_uri)
+        key_path = [p for p in parts.path.split("/") if p]
+        found.updates["cmk"] = {
+            "key_vault": parts.hostname.split(".")[0] if parts.hostname else None,
+            "key_name": key_path[1] if len(key_path) > 1 else None,
+        }
+    export = service.properties.export_configuration
+    if export and export.storage_account_name:
+        found.updates["export"] = {"storage_account": export.storage_account_name}
+    found.notes.append("IoMT connectors are not read yet (they arrive with check-iomt)")
+
+    backing = _backing(session, group, name, primary, secondary, cosmos_account, traffic_manager, found)
+    found.updates["kind"] = "backing" if backing else "managed"
+    if backing:
+        found.updates["backing"] = backing["updates"]
+        found.defaults["backing"] = backing["defaults"]
+    return found
+
+
+def _private_link(session: Any, group: str, service: Any, found: Discovery) -> dict[str, Any]:
+    network = session.network()
+    for connection in service.properties.private_endpoint_connections or []:
+        if not connection.private_endpoint or not connection.private_endpoint.id:
+            continue
+        ref = ArmId.parse(connection.private_endpoint.id)
+        endpoint = get_or_none(network.private_endpoints.get, ref.resource_group, ref.name)
+        if endpoint is None or not endpoint.subnet:
+            continue
+        subnet = ArmId.parse(endpoint.subnet.id)
+        settings: dict[str, Any] = {"private_endpoint": endpoint.name, "primary_vnet": subnet.name}
+        if subnet.resource_group.lower() != group.lower():
+            settings["resource_group"] = subnet.resource_group
+        for zone_group in dict.fromkeys([group, ref.resource_group]):
+            if get_or_none(session.private_dns().private_zones.get, zone_group, PRIVATE_DNS_ZONE) is not None:
+                settings["zone"] = PRIVATE_DNS_ZONE
+                if zone_group.lower() != group.lower():
+                    settings["zone_resource_group"] = zone_group
+                break
+        else:
+            found.notes.append(f"no private DNS zone {PRIVATE_DNS_ZONE} found next to the service or its endpoint")
+        return settings
+    found.notes.append("the service has no private endpoint: no [private_link] written")
+    return {}
+
+
+def _paired_offered(session: Any, subscription: str, primary: str) -> str | None:
+    from fhirdr.regions import FHIR_REGIONS
+
+    for location in session.subscriptions().subscriptions.list_locations(subscription):
+        if location.name == primary and location.metadata:
+            for paired in location.metadata.paired_region or []:
+                if normalise_region(paired.name) in FHIR_REGIONS:
+                    return normalise_region(paired.name)
+    return None
+
+
+def _free_range(session: Any, group: str) -> str:
+    """A /16 in 10.0.0.0/8 that overlaps no VNet in the group."""
+    taken = [
+        ipaddress.ip_network(p)
+        for v in session.network().virtual_networks.list(group)
+        for p in (v.address_space.address_prefixes if v.address_space else [])
+    ]
+    for second in range(20, 256):
+        candidate = ipaddress.ip_network(f"10.{second}.0.0/16")
+        if not any(candidate.overlaps(t) for t in taken):
+            return str(candidate)
+    raise FhirdrError("no free /16 in 10.0.0.0/8 for the secondary VNet; set secondary_address_space yourself")
+
+
+def _backing(
+    session: Any,
+    group: str,
+    service: str,
+    primary: str,
+    secondary: str | None,
+    cosmos_account: str | None,
+    traffic_manager: str | None,
+    found: Discovery,
+) -> dict[str, Any] | None:
+    cosmos = session.cosmos()
+    if cosmos_account:
+        if get_or_none(cosmos.database_accounts.get, group, cosmos_account) is None:
+            raise TargetError(f"Cosmos DB account '{cosmos_account}' was not found in resource group '{group}'")
+        account = cosmos_account
+    else:
+        accounts = [a.name for a in cosmos.database_accounts.list_by_resource_group(group)]
+        account = accounts[0] if len(accounts) == 1 else None
+        if len(accounts) > 1:
+            found.notes.append(f"several Cosmos DB accounts in {group} ({', '.join(accounts)}): pass --cosmos-account")
+    if account is None:
+        return None
+    manager = session.traffic_manager()
+    if traffic_manager:
+        profile = get_or_none(manager.profiles.get, group, traffic_manager)
+        if profile is None:
+            raise TargetError(f"Traffic Manager profile '{traffic_manager}' was not found in resource group '{group}'")
+    else:
+        profiles = list(manager.profiles.list_by_resource_group(group))
+        profile = profiles[0] if len(profiles) == 1 else None
+    if profile is None:
+        found.notes.append(
+            f"Cosmos DB account {account} found but no single Traffic Manager profile: kind stays "
+            "managed (pass --traffic-manager)"
+        )
+        return None
+    databases = [d.name for d in cosmos.sql_resources.list_sql_databases(group, account)]
+    defaults: dict[str, Any] = {}
+    primary_target = next((e.target for e in profile.endpoints or [] if e.target and primary in e.target), None)
+    if primary_target and secondary:
+        defaults["secondary_compute"] = primary_target.replace(primary, secondary)
+    updates: dict[str, Any] = {"cosmos_account": account, "traffic_manager_profile": profile.name}
+    if len(databases) == 1:
+        updates["cosmos_database"] = databases[0]
+    return {"updates": updates, "defaults": defaults}

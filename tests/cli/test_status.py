@@ -1,0 +1,101 @@
+"""status before, during and after enablement, as a table and as a stable JSON document."""
+
+from __future__ import annotations
+
+from fhirdr.status import STATUS_KEYS
+from tests.conftest import make_world
+
+
+def test_status_json_keys_are_pinned(world, cli):
+    document = cli("--sim", "-o", "json", "status").json()
+    assert tuple(document) == (
+        "service",
+        "kind",
+        "subscription",
+        "resource_group",
+        "primary_region",
+        "secondary_region",
+        "dr",
+        "replication",
+        "compute_region",
+        "data_region",
+        "split",
+        "last_failover",
+        "throughput",
+        "tickets",
+        "readiness",
+        "healthy",
+        "warnings",
+        "summary",
+    )
+    assert tuple(document) == STATUS_KEYS
+    assert set(document["dr"]) == {"enabled", "state", "detail"}
+    assert set(document["replication"]) == {"state", "lag_seconds", "rpo_seconds", "within_rpo"}
+    assert set(document["readiness"]) == {"private_link", "cmk", "export", "iomt"}
+
+
+def test_managed_status_before_during_and_after_enablement(world, cli):
+    before = cli("--sim", "-o", "json", "status")
+    assert before.exit_code == 1
+    assert before.json()["dr"]["state"] == "off"
+
+    assert cli("--sim", "configure-private-link", "--apply", "--yes").exit_code == 0
+    assert cli("--sim", "enable", "--apply", "--yes").exit_code == 0
+    during = cli("--sim", "-o", "json", "status")
+    assert during.exit_code == 1
+    assert during.json()["dr"]["state"] == "requested"
+    assert [t["status"] for t in during.json()["tickets"]] == ["Open"]
+
+    assert cli("sim", "advance", "3h").exit_code == 0
+    after = cli("--sim", "-o", "json", "status")
+    assert after.exit_code == 0, after.output
+    document = after.json()
+    assert document["healthy"] is True
+    assert document["dr"]["state"] == "on"
+    assert document["secondary_region"] == "westcentralus"
+    assert document["readiness"]["private_link"]["status"] == "ok"
+    assert document["tickets"] == []
+
+    table = cli("--sim", "status")
+    assert table.exit_code == 0
+    assert "healthy" in table.stdout and "westcentralus" in table.stdout
+
+
+def test_backing_status_measures_replication_lag_against_the_rpo(isolated, cli):
+    world = make_world(isolated, kind="backing")
+    assert cli("--sim", "configure-private-link", "--apply", "--yes").exit_code == 0
+    assert cli("--sim", "enable", "--apply", "--yes", "--wait").exit_code == 0
+    document = cli("--sim", "-o", "json", "status").json()
+    assert document["healthy"] is True, document["warnings"]
+    assert document["replication"] == {"state": "healthy", "lag_seconds": 1.5, "rpo_seconds": 900, "within_rpo": True}
+    assert document["compute_region"] == document["data_region"] == "westus2"
+
+    account = world.store.by_type("Microsoft.DocumentDB/databaseAccounts")[0]
+    world.store.set_json(f"cosmos:{account.id.lower()}", {"lag_ms": 1_200_000, "data_gb": 2})
+    lagging = cli("--sim", "-o", "json", "status")
+    assert lagging.exit_code == 1
+    assert lagging.json()["replication"]["state"] == "lagging"
+    assert "replication lag 1200 s is above the RPO of 900 s" in lagging.json()["warnings"]
+
+
+def test_status_warns_when_compute_and_data_are_in_different_regions(isolated, cli):
+    world = make_world(isolated, kind="backing")
+    assert cli("--sim", "enable", "--apply", "--yes", "--wait").exit_code == 0
+    primary = next(
+        e
+        for e in world.store.by_type("Microsoft.Network/trafficManagerProfiles/externalEndpoints")
+        if e.body["properties"]["priority"] == 1
+    )
+    primary.body["properties"]["endpointMonitorStatus"] = "Degraded"
+    world.store.put(primary.id, primary.type, primary.id.rsplit("/", 2)[0], primary.body)
+    document = cli("--sim", "-o", "json", "status").json()
+    assert document["compute_region"] == "westcentralus"
+    assert document["data_region"] == "westus2"
+    assert document["split"] == {"active": True, "added_latency_ms": 22}
+    assert any("every request crosses regions (about 22 ms more)" in w for w in document["warnings"])
+
+
+def test_status_reports_throughput_mismatch(isolated, cli):
+    make_world(isolated, kind="backing", cosmos_throughput=800)
+    document = cli("--sim", "-o", "json", "status").json()
+    assert document["throughput"] == {"primary_ru": 1000, "secondary_ru": 800, "parity": False}
