@@ -30,8 +30,9 @@ def timed(args: list[str], env: dict[str, str], cwd: Path, runs: int) -> list[fl
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        subprocess.run(fhirdr() + args, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       check=False)
+        subprocess.run(
+            fhirdr() + args, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+        )
         times.append(time.perf_counter() - started)
     return times
 
@@ -46,11 +47,14 @@ def main() -> None:
         env.pop("FHIRDR_SIM", None)
         subprocess.run(fhirdr() + ["sim", "init"], env=env, cwd=work, check=True, capture_output=True)
         print(f"{'command':45} {'median s':>9} {'min s':>7} {'max s':>7} {'target s':>9}")
-        for label, args in (("fhirdr --help", ["--help"]),
-                            ("fhirdr --sim configure-private-link", ["--sim", "configure-private-link"])):
+        for label, args in (
+            ("fhirdr --help", ["--help"]),
+            ("fhirdr --sim configure-private-link", ["--sim", "configure-private-link"]),
+        ):
             times = timed(args, env, work, options.runs)
-            print(f"{label:45} {statistics.median(times):9.3f} {min(times):7.3f} {max(times):7.3f} "
-                  f"{TARGETS[label]:9.2f}")
+            print(
+                f"{label:45} {statistics.median(times):9.3f} {min(times):7.3f} {max(times):7.3f} {TARGETS[label]:9.2f}"
+            )
         print(f"({options.runs} whole-process runs each; python {sys.version.split()[0]}, {os.cpu_count()} cores)")
 
 

@@ -84,7 +84,7 @@ def read_status(ctx: Context) -> dict[str, Any]:
         "readiness": lambda: readiness(reader),
     }
     if target.kind == "backing":
-        jobs["account"] = lambda: read_account(reader)
+        jobs["account"] = lambda: _account_and_lag(reader)
         jobs["throughput"] = lambda: database_throughput(reader)
         if target.require_backing().traffic_manager_profile:
             jobs["profile"] = lambda: read_profile(reader)
@@ -92,13 +92,15 @@ def read_status(ctx: Context) -> dict[str, Any]:
         futures = {name: pool.submit(_guarded, name, job) for name, job in jobs.items()}
         facts = {name: future.result() for name, future in futures.items()}
     if "account" in facts:
-        secondary = _backing_secondary(target, facts["account"])
-        facts["lag_ms"] = (
-            _guarded("replication", lambda: _replication_lag_ms(reader, facts["account"], secondary))
-            if secondary
-            else None
-        )
+        facts["account"], facts["lag_ms"] = facts["account"]
     return _judge(target, facts)
+
+
+def _account_and_lag(reader: Step) -> tuple[Any, float | None]:
+    """The account, then its replication lag (the metric query needs to know the secondary region)."""
+    account = read_account(reader)
+    secondary = _backing_secondary(reader.ctx.target, account)
+    return account, _replication_lag_ms(reader, account, secondary) if secondary else None
 
 
 def _guarded(what: str, job: Callable[[], Any]) -> Any:

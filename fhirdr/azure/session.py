@@ -180,6 +180,17 @@ def get_or_none(call: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
         return None
 
 
+def concurrently(*calls: Callable[[], Any]) -> list[Any]:
+    """Run independent reads at the same time; results in the order given, the first error raised."""
+    if len(calls) < 2:
+        return [call() for call in calls]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="read") as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [future.result() for future in futures]
+
+
 def wait(poller: Any) -> Any:
     """Finish a long-running operation started with a `begin_*` call."""
     return poller.result(timeout=LRO_TIMEOUT_SECONDS)

@@ -121,7 +121,7 @@ class Runner:
 
         if not parallel or len(self.steps) < 2:
             return [read(item) for item in self.steps]
-        with ThreadPoolExecutor(max_workers=min(8, len(self.steps)), thread_name_prefix="facts") as pool:
+        with ThreadPoolExecutor(max_workers=min(16, len(self.steps)), thread_name_prefix="facts") as pool:
             return list(pool.map(read, self.steps))
 
     # -- acting ------------------------------------------------------------------------------

@@ -93,7 +93,8 @@ class SimTransport(HttpTransport):
         self.store = store
         self.router = build_router()
         self.latency = float(os.environ.get("FHIRDR_SIM_LATENCY_MS", "0") or 0) / 1000.0
-        self.requests = 0
+        # (start, end) of every request, in perf_counter seconds: benchmarks read the critical path from it.
+        self.timings: list[tuple[float, float]] = []
 
     def __enter__(self) -> SimTransport:
         return self
@@ -113,7 +114,13 @@ class SimTransport(HttpTransport):
         advance(self.store, duration)
 
     def send(self, request: Any, **kwargs: Any) -> SimResponse:
-        self.requests += 1
+        started = time.perf_counter()
+        try:
+            return self._send(request)
+        finally:
+            self.timings.append((started, time.perf_counter()))
+
+    def _send(self, request: Any) -> SimResponse:
         if self.latency:
             time.sleep(self.latency)
         url = str(request.url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fhirdr.azure.session import get_or_none, wait
+from fhirdr.azure.session import concurrently, get_or_none, wait
 from fhirdr.steps.base import Change, Param, Step, text
 from fhirdr.steps.ids import vnet_id, vnet_name
 from fhirdr.steps.network import ROLES
@@ -78,14 +78,15 @@ class ARecord(Step):
     uses = "dns.a-record"
 
     def facts(self) -> RecordFacts:
-        zone = read_zone(self)
         group, zone_name = _zone(self)
-        record = None
-        if zone is not None:
-            record = get_or_none(
-                self.ctx.azure.private_dns().record_sets.get, group, zone_name, "A", self.ctx.target.service
-            )
-        return RecordFacts(zone, record, read_endpoint(self).ips)
+        records = self.ctx.azure.private_dns().record_sets
+        # A missing zone makes the record read a 404 too, so the three reads need not wait on each other.
+        zone, record, endpoint = concurrently(
+            lambda: read_zone(self),
+            lambda: get_or_none(records.get, group, zone_name, "A", self.ctx.target.service),
+            lambda: read_endpoint(self),
+        )
+        return RecordFacts(zone, record if zone is not None else None, endpoint.ips)
 
     def observe(self, facts: RecordFacts) -> str:
         if facts.record is None:
@@ -141,12 +142,15 @@ class VnetLink(Step):
     params = {"role": Param(str, required=True, choices=ROLES)}
 
     def facts(self) -> LinkFacts:
-        zone = read_zone(self)
-        if zone is None:
-            return LinkFacts(None, None)
         group, zone_name = _zone(self)
         wanted = vnet_id(self.ctx.target, self.args["role"]).lower()
-        for link in self.ctx.azure.private_dns().virtual_network_links.list(group, zone_name):
+        links = self.ctx.azure.private_dns().virtual_network_links
+        zone, listed = concurrently(
+            lambda: read_zone(self), lambda: get_or_none(lambda: list(links.list(group, zone_name)))
+        )
+        if zone is None:
+            return LinkFacts(None, None)
+        for link in listed or []:
             if link.virtual_network and (link.virtual_network.id or "").lower() == wanted:
                 return LinkFacts(zone, link)
         return LinkFacts(zone, None)

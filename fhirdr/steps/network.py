@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from fhirdr.azure.session import get_or_none, wait
+from fhirdr.azure.session import concurrently, get_or_none, wait
 from fhirdr.errors import BadInputError, TargetError
 from fhirdr.regions import normalise_region
 from fhirdr.steps.base import Change, Param, Step, text
@@ -51,7 +51,7 @@ class VirtualNetwork(Step):
     def facts(self) -> VnetFacts:
         role = self.args["role"]
         other = "secondary" if role == "primary" else "primary"
-        return VnetFacts(read_vnet(self, role), read_vnet(self, other))
+        return VnetFacts(*concurrently(lambda: read_vnet(self, role), lambda: read_vnet(self, other)))
 
     def observe(self, facts: VnetFacts) -> str:
         if facts.vnet is None:
@@ -167,8 +167,9 @@ class Peering(Step):
     }
 
     def facts(self) -> PeeringFacts:
-        local = read_vnet(self, self.args["source"])
-        remote = read_vnet(self, self.args["remote"])
+        local, remote = concurrently(
+            lambda: read_vnet(self, self.args["source"]), lambda: read_vnet(self, self.args["remote"])
+        )
         target = self.ctx.target
         return PeeringFacts(
             local,
