@@ -38,6 +38,12 @@ def init(
     data_gb: float = typer.Option(
         2.0, "--data-gb", min=0, help="Data volume; initial replication takes longer with more."
     ),
+    detection_delay: float = typer.Option(
+        10.0, "--detection-delay", min=0, help="Minutes from a regional outage to automatic failover."
+    ),
+    replication_lag: float = typer.Option(
+        1.5, "--replication-lag", min=0, help="Seconds a secondary region is behind the write region."
+    ),
     force: bool = typer.Option(False, "--force", help="Rebuild the world and rewrite the target file."),
 ) -> None:
     """Build a two-region world: a FHIR service in westus2 with Private Link; westcentralus empty."""
@@ -52,7 +58,13 @@ def init(
     if kind not in ("managed", "backing"):
         raise BadInputError(f"--kind {kind!r} is not a target kind", hint="use managed or backing")
     spec = WorldSpec(
-        service=service, endpoint_pending=pending_endpoint, page_size=page_size, kind=kind, data_gb=data_gb
+        service=service,
+        endpoint_pending=pending_endpoint,
+        page_size=page_size,
+        kind=kind,
+        data_gb=data_gb,
+        detection_delay_minutes=detection_delay,
+        replication_lag_ms=int(replication_lag * 1000),
     )
     parse_target(target_for(spec), "--service-name")  # bad names are refused before anything is written
     if Store(path).exists() and not force:
@@ -144,6 +156,34 @@ def advance_clock(
     settings.terminal.display_success(f"simulated clock now {clock}")
     for event in happened:
         settings.terminal.display_info(f"  {event['kind']}: {event['detail']}")
+
+
+def _region_argument(region: str) -> str:
+    from fhirdr.regions import validate_region
+
+    return validate_region(region, "REGION")
+
+
+@sim_app.command("outage")
+def outage(ctx: typer.Context, region: str = typer.Argument(..., help="Region to take down, e.g. westus2.")) -> None:
+    """Take a region down: its compute stops answering, its data stops replicating; failover follows."""
+    from fhirdr.sim.lifecycle import outage as take_down
+    from fhirdr.sim.transport import open_world
+
+    settings = _settings(ctx)
+    for note in take_down(open_world(settings.sim_path), _region_argument(region)):
+        settings.terminal.display_info(note)
+
+
+@sim_app.command("recover")
+def recover(ctx: typer.Context, region: str = typer.Argument(..., help="Region that comes back.")) -> None:
+    """Bring a region back: it returns as a secondary and catches up; compute fails back by itself."""
+    from fhirdr.sim.lifecycle import recover as bring_back
+    from fhirdr.sim.transport import open_world
+
+    settings = _settings(ctx)
+    for note in bring_back(open_world(settings.sim_path), _region_argument(region)):
+        settings.terminal.display_info(note)
 
 
 @sim_app.command("reset")

@@ -47,6 +47,26 @@ CREATE TABLE IF NOT EXISTS schedule (
     kind TEXT NOT NULL,
     payload TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS fhir_writes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    service TEXT NOT NULL,         -- lower-cased service id
+    rtype TEXT NOT NULL,
+    rid TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    body TEXT,                     -- NULL for a delete
+    time REAL NOT NULL             -- simulated time of the write
+);
+CREATE INDEX IF NOT EXISTS fhir_by_resource ON fhir_writes (service, rtype, rid, seq);
+CREATE TABLE IF NOT EXISTS fhir_lost (
+    seq INTEGER PRIMARY KEY,
+    service TEXT NOT NULL,
+    rtype TEXT NOT NULL,
+    rid TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    body TEXT,
+    time REAL NOT NULL,
+    lost_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     time REAL NOT NULL,
@@ -289,6 +309,66 @@ class Store:
 
     def set_json(self, key: str, value: Any) -> None:
         self.set_meta(key, json.dumps(value, sort_keys=True))
+
+    # -- FHIR data (see sim/fhir.py): one write log per service, read up to a region's applied seq ----
+
+    def fhir_append(self, service: str, rtype: str, rid: str, version: int, body: dict | None) -> int:
+        cursor = self._conn.execute(
+            "INSERT INTO fhir_writes (service, rtype, rid, version, body, time) VALUES (?, ?, ?, ?, ?, ?)",
+            (service.lower(), rtype, rid, version, json.dumps(body) if body is not None else None, self.now()),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def fhir_last_seq(self, service: str, before_time: float | None = None) -> int:
+        if before_time is None:
+            row = self._conn.execute("SELECT MAX(seq) FROM fhir_writes WHERE service = ?", (service.lower(),))
+        else:
+            row = self._conn.execute(
+                "SELECT MAX(seq) FROM fhir_writes WHERE service = ? AND time <= ?", (service.lower(), before_time)
+            )
+        value = row.fetchone()[0]
+        return int(value or 0)
+
+    def fhir_write_time(self, seq: int) -> float | None:
+        row = self._conn.execute("SELECT time FROM fhir_writes WHERE seq = ?", (seq,)).fetchone()
+        return float(row[0]) if row else None
+
+    def fhir_latest(self, service: str, rtype: str, rid: str, upto: int) -> dict[str, Any] | None:
+        row = self._conn.execute(
+            "SELECT version, body, time FROM fhir_writes WHERE service = ? AND rtype = ? AND rid = ? AND seq <= ? "
+            "ORDER BY seq DESC LIMIT 1",
+            (service.lower(), rtype, rid, upto),
+        ).fetchone()
+        if not row:
+            return None
+        return {"version": row[0], "body": json.loads(row[1]) if row[1] else None, "time": row[2]}
+
+    def fhir_all_latest(self, service: str, rtype: str, upto: int) -> list[dict[str, Any]]:
+        rows = self._conn.execute(
+            "SELECT w.rid, w.version, w.body FROM fhir_writes w JOIN (SELECT rid, MAX(seq) AS seq FROM fhir_writes "
+            "WHERE service = ? AND rtype = ? AND seq <= ? GROUP BY rid) last ON w.seq = last.seq ORDER BY w.seq",
+            (service.lower(), rtype, upto),
+        )
+        return [{"id": r[0], "version": r[1], "body": json.loads(r[2])} for r in rows if r[2] is not None]
+
+    def fhir_lose_after(self, service: str, seq: int) -> int:
+        """Writes after `seq` never reached the region that now takes writes: they are gone."""
+        self._conn.execute(
+            "INSERT INTO fhir_lost SELECT seq, service, rtype, rid, version, body, time, ? FROM fhir_writes "
+            "WHERE service = ? AND seq > ?",
+            (self.now(), service.lower(), seq),
+        )
+        return self._conn.execute(
+            "DELETE FROM fhir_writes WHERE service = ? AND seq > ?", (service.lower(), seq)
+        ).rowcount
+
+    def fhir_lost(self, service: str) -> list[dict[str, Any]]:
+        rows = self._conn.execute(
+            "SELECT seq, rtype, rid, version, time, lost_at FROM fhir_lost WHERE service = ? ORDER BY seq",
+            (service.lower(),),
+        )
+        keys = ("seq", "type", "id", "version", "time", "lost_at")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
 
     # -- events ----------------------------------------------------------------------------------
 

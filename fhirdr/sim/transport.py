@@ -8,6 +8,7 @@ import os
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
 from azure.core.exceptions import ServiceRequestError
@@ -17,6 +18,7 @@ from azure.core.utils import CaseInsensitiveDict
 
 from fhirdr.errors import SimNotInitialisedError
 from fhirdr.sim.exceptions import ArmError
+from fhirdr.sim.fhir import FHIR_SUFFIX
 from fhirdr.sim.router import ARM, Request, Response, advance_operations_of, error_response, parse_request
 from fhirdr.sim.store import Store
 
@@ -124,6 +126,8 @@ class SimTransport(HttpTransport):
         if self.latency:
             time.sleep(self.latency)
         url = str(request.url)
+        if urlsplit(url).hostname and urlsplit(url).hostname.endswith(FHIR_SUFFIX):
+            return self._send_fhir(request, url)
         if not url.lower().startswith(ARM):
             raise ServiceRequestError(f"the simulated Azure does not answer {url.split('?')[0]}")
         content = getattr(request, "content", None)
@@ -133,6 +137,26 @@ class SimTransport(HttpTransport):
         headers = {"Content-Type": "application/json; charset=utf-8", **response.headers}
         headers.setdefault("x-ms-request-id", self.store.new_uuid() if response.status >= 400 else "sim")
         return SimResponse(request, response.status, headers, response.encoded())
+
+    def _send_fhir(self, request: Any, url: str) -> SimResponse:
+        from fhirdr.sim import fhir
+
+        content = getattr(request, "content", None)
+        headers = dict(request.headers)
+        with self.store.transaction():
+            fault = self._matching_fault(parse_request(request.method, url, headers, None, self.store))
+            if fault is not None and fault["kind"] != "fail-async":
+                self.store.use_fault(fault["id"])
+                response = self._fault_response(fault)
+            else:
+                try:
+                    response = fhir.handle(self.store, request.method, url, headers, content)
+                except ConnectionError as exc:
+                    raise ServiceRequestError(str(exc)) from None
+        if response.status == -1:
+            raise ServiceRequestError("Connection aborted (dropped by a fhirdr sim fault rule)")
+        out = {"Content-Type": "application/fhir+json; charset=utf-8", **response.headers}
+        return SimResponse(request, response.status, out, response.encoded())
 
     def handle(self, method: str, url: str, headers: dict[str, str], content: Any) -> Response:
         store = self.store

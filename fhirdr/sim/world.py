@@ -37,6 +37,8 @@ class WorldSpec:
     seed: str = "fhirdr"
     kind: str = "managed"
     data_gb: float = 2.0
+    detection_delay_minutes: float = 10.0
+    replication_lag_ms: int = DEFAULT_LAG_MS
     offer_throughput: int = 1000
     cosmos_throughput: int | None = None  # None: the same as the service's (parity)
 
@@ -82,6 +84,8 @@ def build_world(path: Path, spec: WorldSpec) -> Store:
             "secondary_region": spec.secondary_region,
             "kind": spec.kind,
             "data_gb": repr(spec.data_gb),
+            "detection_delay": repr(spec.detection_delay_minutes * 60),
+            "replication_lag_ms": str(spec.replication_lag_ms),
         }
     )
     with store.transaction():
@@ -243,9 +247,12 @@ def _populate_backing(store: Store, spec: WorldSpec, gid: str) -> None:
         account_body(spec.cosmos_account, account_id, spec.primary_region, [spec.primary_region], False),
     )
     put_throughput(store, account_id, "fhir", spec.cosmos_throughput or spec.offer_throughput)
-    store.set_json(replication_key(account_id), {"lag_ms": DEFAULT_LAG_MS, "data_gb": spec.data_gb})
+    service_id = f"{gid}/providers/Microsoft.HealthcareApis/services/{spec.service}"
+    store.set_meta(f"backing:{service_id.lower()}", account_id)
+    store.set_json(replication_key(account_id), {"lag_ms": spec.replication_lag_ms, "data_gb": spec.data_gb})
     profile_id = f"{gid}/providers/Microsoft.Network/trafficManagerProfiles/{spec.traffic_manager}"
     new_profile(store, profile_id, spec.traffic_manager)
+    store.set_meta(f"compute:{service_id.lower()}", profile_id)
     put_endpoint(
         store,
         profile_id,

@@ -228,6 +228,12 @@ def _failover_priority_change(request: Request) -> Response:
     new_write = next(region for region, priority in wanted.items() if priority == 0)
     if current[new_write]["provisioningState"] != "Succeeded":
         raise ArmError(f"Region '{display_name(new_write)}' is not ready to take writes.", code="BadRequest")
+    from fhirdr.sim import lifecycle
+
+    if not lifecycle.is_up(store, new_write):
+        raise ArmError(f"Region '{display_name(new_write)}' is unavailable.", code="ServiceUnavailable", status=503)
+    for service_id in linked_services(store, stored.id):
+        lifecycle.sync_before_failback(store, service_id, new_write)
     for region, priority in wanted.items():
         current[region]["failoverPriority"] = priority
     normalise_locations(stored.body)
@@ -237,6 +243,15 @@ def _failover_priority_change(request: Request) -> Response:
     headers = start_async(request, None, {}, _status_url(request, location))
     headers["Location"] = headers["Azure-AsyncOperation"]
     return Response(202, None, headers)
+
+
+def linked_services(store: Store, account_id: str) -> list[str]:
+    """FHIR services whose data lives in this account."""
+    return [
+        s.id
+        for s in store.by_type("Microsoft.HealthcareApis/services")
+        if (store.get_meta(f"backing:{s.id.lower()}") or "").lower() == account_id.lower()
+    ]
 
 
 def _throughput(request: Request) -> Response:

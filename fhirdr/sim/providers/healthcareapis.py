@@ -55,6 +55,35 @@ def _get_service(request: Request) -> Response:
     return Response(200, service_body(request.store, _require_service(request)))
 
 
+def _put_service(request: Request) -> Response:
+    """Updates only (creating services is retired); the body's etag makes the write conditional."""
+    store = request.store
+    current = _require_service(request)
+    payload = request.json_body()
+    check_preconditions(request, current)
+    if payload.get("etag") and str(payload["etag"]).strip('"') != str(current.get("etag")).strip('"'):
+        from fhirdr.sim.exceptions import PreconditionFailed
+
+        raise PreconditionFailed(f"The etag '{payload['etag']}' does not match the service's current etag.")
+    if (payload.get("location") or "").replace(" ", "").lower() != current["location"].replace(" ", "").lower():
+        raise InvalidRequestContent("The location of a service cannot be changed.")
+    body = dict(current)
+    body["tags"] = payload.get("tags") or {}
+    props = dict(current["properties"])
+    for key, value in (payload.get("properties") or {}).items():
+        if key not in ("provisioningState", "privateEndpointConnections") and value is not None:
+            props[key] = value
+    body["properties"] = props
+    body["etag"] = new_etag(request)
+    store.put(current["id"], SERVICE_TYPE, parent_of(current["id"]), body)
+    status_url = (
+        f"/subscriptions/{request.params['sub']}/providers/Microsoft.HealthcareApis/locations/"
+        f"{current['location']}/operationresults/{store.new_uuid()}"
+    )
+    headers = start_async(request, current["id"], {"provisioningState": "Succeeded"}, status_url)
+    return Response(200, service_body(store, body), headers)
+
+
 def _list_services(request: Request) -> Response:
     gid = require_group(request)
     return paged(request, [service_body(request.store, s.body) for s in request.store.children(gid, SERVICE_TYPE)])
@@ -123,7 +152,7 @@ def _operation(request: Request) -> Response:
 
 
 def register(router: Router) -> None:
-    router.add(SERVICE, GET=_get_service)
+    router.add(SERVICE, GET=_get_service, PUT=_put_service)
     router.add(RG + r"/providers/Microsoft\.HealthcareApis/services", GET=_list_services)
     router.add(CONNECTION, GET=_get_connection, PUT=_put_connection)
     router.add(SERVICE + r"/privateEndpointConnections", GET=_list_connections)
@@ -198,11 +227,43 @@ def _dr_replicated(store: Store, payload: dict[str, Any]) -> None:
     store.record_event("support.dr-enabled", {"service": payload["service"], "secondary": state.get("secondary")})
 
 
+def _work_dr_failback(store: Store, ticket: Any) -> None:
+    from fhirdr.sim import lifecycle
+    from fhirdr.sim.providers.subscriptions import region_name
+    from fhirdr.sim.providers.support import add_communication, set_ticket_status
+
+    service = _ticket_service(store, ticket)
+    if service is None:
+        add_communication(store, ticket.id, "More information needed", "Please give the service's resource id.")
+        return
+    primary = region_name(service.body["location"])
+    state = store.get_json(dr_state_key(service.id), {})
+    if not lifecycle.is_up(store, primary):
+        add_communication(
+            store, ticket.id, "Waiting for the region", f"{primary} is not healthy yet; we will fail back once it is."
+        )
+        store.schedule(store.now() + 30 * 60, "support.pickup", {"ticket": ticket.id})
+        return
+    if state.get("write", primary) != primary:
+        lifecycle.sync_before_failback(store, service.id, primary)
+        state["write"] = primary
+        store.set_json(dr_state_key(service.id), state)
+    add_communication(
+        store,
+        ticket.id,
+        "Data failback complete",
+        f"The data of {service.body['name']} is back in {primary}; no data was lost.",
+    )
+    set_ticket_status(store, ticket.id, "Closed")
+    store.record_event("support.failback-done", {"service": service.body["name"], "region": primary})
+
+
 def register_desk() -> None:
     from fhirdr.sim import timeline
     from fhirdr.sim.providers import support
 
     support.desk(support.DR_ENABLE)(_work_dr_enable)
+    support.desk(support.DR_FAILBACK)(_work_dr_failback)
     timeline.on("fhir.dr-replicated")(_dr_replicated)
 
 

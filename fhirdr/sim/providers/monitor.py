@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from fhirdr.sim import lifecycle
 from fhirdr.sim.exceptions import ArmError, ResourceNotFound
-from fhirdr.sim.providers.cosmosdb import ACCOUNT_TYPE, replication_info
+from fhirdr.sim.providers.cosmosdb import ACCOUNT_TYPE, linked_services, replication_info
 from fhirdr.sim.providers.subscriptions import region_name
 from fhirdr.sim.router import Request, Response, Router
 
@@ -31,13 +32,20 @@ def _metrics(request: Request) -> Response:
     now = datetime.fromtimestamp(request.store.now(), timezone.utc).replace(second=0, microsecond=0)
     stamp = now.isoformat().replace("+00:00", "Z")
     info = replication_info(request.store, stored.id)
+    services = linked_services(request.store, stored.id)
+    data = lifecycle.data_store(request.store, services[0]) if services else None
     locations = stored.body["properties"]["locations"]
     source = next(loc["locationName"] for loc in locations if loc["failoverPriority"] == 0)
     series: list[dict[str, Any]] = []
     for loc in locations:
         if loc["failoverPriority"] == 0 or loc["provisioningState"] != "Succeeded":
             continue
+        region = region_name(loc["locationName"])
+        if not lifecycle.is_up(request.store, region):
+            continue
         lag = float(info.get("lag_ms", 0))
+        if data is not None:
+            lag = lifecycle.lag_seconds(request.store, data, region) * 1000.0
         series.append(
             {
                 "metadatavalues": [

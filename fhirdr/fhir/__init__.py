@@ -1,0 +1,1 @@
+"""The FHIR data plane: a small client on azure-core's pipeline, for canaries and probes."""

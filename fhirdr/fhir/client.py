@@ -1,0 +1,93 @@
+"""A FHIR client on azure-core's pipeline: token, retries and transport come from the Azure session."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from fhirdr.errors import AzureError
+
+
+@dataclass
+class FhirResponse:
+    status: int
+    body: Any
+    headers: dict[str, str]
+    elapsed_ms: float
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+class FhirClient:
+    """Reads and writes resources on https://{service}.azurehealthcareapis.com (or another cloud's suffix)."""
+
+    def __init__(self, session: Any, service: str, retry: bool = True) -> None:
+        from azure.core import PipelineClient
+        from azure.core.pipeline import policies
+
+        self.base_url = f"https://{service}.{session.cloud.fhir_suffix}"
+        scope = f"{self.base_url}/.default"
+        retry_policy = policies.RetryPolicy(**({"retry_total": 3} if retry else {"retry_total": 0}))
+        pipeline_policies = [
+            policies.HeadersPolicy({"Accept": "application/fhir+json"}),
+            policies.UserAgentPolicy("fhirdr"),
+            retry_policy,
+            policies.BearerTokenCredentialPolicy(session.credential, scope),
+            policies.NetworkTraceLoggingPolicy(),
+        ]
+        self._session = session
+        self._client = PipelineClient(self.base_url, policies=pipeline_policies, transport=session.transport)
+
+    def request(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> FhirResponse:
+        from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+        from azure.core.rest import HttpRequest
+
+        headers = {"Content-Type": "application/fhir+json"} if body is not None else {}
+        request = HttpRequest(
+            method,
+            f"{self.base_url}/{path.lstrip('/')}",
+            params=params,
+            headers=headers,
+            content=json.dumps(body) if body is not None else None,
+        )
+        started = time.perf_counter()
+        try:
+            response = self._client.send_request(request)
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            return FhirResponse(0, {"error": str(exc).splitlines()[0]}, {}, (time.perf_counter() - started) * 1000)
+        text = response.text()
+        try:
+            parsed = json.loads(text) if text else None
+        except ValueError:
+            parsed = text
+        return FhirResponse(
+            response.status_code, parsed, dict(response.headers), (time.perf_counter() - started) * 1000
+        )
+
+    def metadata(self) -> FhirResponse:
+        return self.request("GET", "metadata")
+
+    def create(self, resource: dict[str, Any]) -> FhirResponse:
+        return self.request("POST", resource["resourceType"], resource)
+
+    def read(self, rtype: str, rid: str) -> FhirResponse:
+        return self.request("GET", f"{rtype}/{rid}")
+
+    def delete(self, rtype: str, rid: str) -> FhirResponse:
+        return self.request("DELETE", f"{rtype}/{rid}")
+
+    def search(self, rtype: str, **params: str) -> FhirResponse:
+        return self.request("GET", rtype, params=params)
+
+    def count(self, rtype: str, tag: str | None = None) -> int:
+        params = {"_summary": "count"}
+        if tag:
+            params["_tag"] = tag
+        response = self.search(rtype, **params)
+        if not response.ok:
+            raise AzureError(f"FHIR search {rtype} failed with HTTP {response.status}")
+        return int(response.body.get("total", 0))
