@@ -59,10 +59,11 @@ def _tickets(reader: Step) -> list[Any]:
     return tickets
 
 
-def _replication_lag_ms(reader: Step, account: Any, region: str) -> float | None:
-    end = datetime.fromtimestamp(reader.ctx.azure.now(), timezone.utc)
+def replication_lag_ms(ctx: Any, account: Any, region: str) -> float | None:
+    """Cosmos DB's ReplicationLatency (Azure Monitor) into `region`, in ms; None when there is no data."""
+    end = datetime.fromtimestamp(ctx.azure.now(), timezone.utc)
     span = f"{(end - timedelta(minutes=15)).isoformat()}/{end.isoformat()}"
-    metrics = reader.ctx.azure.monitor().metrics.list(
+    metrics = ctx.azure.monitor().metrics.list(
         account.id, timespan=span, interval="PT5M", metricnames="ReplicationLatency", aggregation="Maximum"
     )
     for metric in metrics.value or []:
@@ -100,7 +101,7 @@ def _account_and_lag(reader: Step) -> tuple[Any, float | None]:
     """The account, then its replication lag (the metric query needs to know the secondary region)."""
     account = read_account(reader)
     secondary = _backing_secondary(reader.ctx.target, account)
-    return account, _replication_lag_ms(reader, account, secondary) if secondary else None
+    return account, replication_lag_ms(reader.ctx, account, secondary) if secondary else None
 
 
 def _guarded(what: str, job: Callable[[], Any]) -> Any:
@@ -169,7 +170,7 @@ def _judge(target: Any, facts: dict[str, Any]) -> dict[str, Any]:
             }
             if within is False:
                 warnings.append(f"replication lag {lag_s:.0f} s is above the RPO of {rpo_seconds} s")
-        compute_region = _serving_region(facts.get("profile")) or primary
+        compute_region = serving_region(facts.get("profile")) or primary
         secondary_ru = facts.get("throughput")
     else:
         data_region = compute_region = primary
@@ -238,7 +239,7 @@ def _judge(target: Any, facts: dict[str, Any]) -> dict[str, Any]:
     return {key: doc[key] for key in STATUS_KEYS}
 
 
-def _serving_region(profile: Any) -> str | None:
+def serving_region(profile: Any) -> str | None:
     """With priority routing, the Enabled, Online endpoint with the lowest priority number serves."""
     if profile is None:
         return None

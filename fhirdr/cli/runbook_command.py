@@ -12,7 +12,7 @@ import typer
 
 from fhirdr.cli.progress import Progress
 from fhirdr.cli.settings import Settings
-from fhirdr.errors import EXIT_CHECK_FAILED, EXIT_OK, FhirdrError, SafetyGateError
+from fhirdr.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_SAFETY, FhirdrError, SafetyGateError
 from fhirdr.target import Target
 
 
@@ -32,10 +32,15 @@ class RunRequest:
     session: Any = None
     # Runs after the plan and before anything changes; raises to refuse (e.g. missing contact details).
     before_apply: Callable[[Any], None] | None = None
+    # Instead of a yes/no question, the operator must type this (the service name, for failback).
+    confirm_by_typing: str | None = None
+    # How to act on what a check found, in this command's words.
+    apply_hint: str = "run again with --apply to make them"
 
 
 def run_runbook(settings: Settings, request: RunRequest) -> int:
-    """Exit code: 0 in place, converged or waiting on someone else; 1 findings left or a step failed."""
+    """Exit code: 0 in place, converged or waiting on someone else; 1 findings left or a step failed;
+    4 refused by a safety gate."""
     from fhirdr.cli.output import render
     from fhirdr.report.plan import plan_document, plan_table
     from fhirdr.runbook.journal import JournalWriter, new_run_id, read_journal, verified_steps
@@ -47,7 +52,9 @@ def run_runbook(settings: Settings, request: RunRequest) -> int:
     target = request.target
     runbook = load_runbook(request.runbook_file or shipped_runbook(request.runbook))
     session = request.session or settings.azure(target)
-    runner = Runner(runbook, Context(target, session, dict(request.options)), wait_timeout=request.wait_timeout)
+    run_id = request.resume or new_run_id()
+    options = {**request.options, "run_id": run_id, "user": _user()}
+    runner = Runner(runbook, Context(target, session, options), wait_timeout=request.wait_timeout)
 
     apply, skip, attempt = request.apply, set(), 1
     if request.resume:
@@ -66,43 +73,41 @@ def run_runbook(settings: Settings, request: RunRequest) -> int:
         render(terminal, document, settings.output, settings.query, plan_table)
         return _report_check(settings, request, outcome)
 
-    todo = [r for r in outcome.results if r.status == "changes" and r.spec.id not in skip]
-    if request.before_apply is not None:
-        request.before_apply(outcome)
-    if todo and not request.yes:
+    if outcome.refusals:
         if settings.output.value == "table":
             terminal.err.print(plan_table(document))
-        if not terminal.interactive:
-            raise SafetyGateError(
-                f"{len(todo)} step(s) would change Azure; refusing without confirmation",
-                hint="pass --yes to apply without a prompt",
-            )
-        if not typer.confirm(f"Apply the changes above to {target.service}?", default=False, err=True):
-            raise SafetyGateError("not confirmed; nothing was changed")
+        raise SafetyGateError(
+            "refused: " + "; ".join(outcome.refusals),
+            hint="nothing was changed; --force --reason TEXT overrides a gate, and the journal records it",
+        )
+    if request.before_apply is not None:
+        request.before_apply(outcome)
+    _confirm(settings, request, outcome, document, skip)
 
-    run_id = request.resume or new_run_id()
     journal = JournalWriter(run_id, runbook.name, attempt)
-    journal(
-        {
-            "event": "run.context",
-            "command": request.command,
-            "service": target.service,
-            "subscription": target.subscription,
-            "resource_group": target.resource_group,
-            "secondary_region": target.secondary_region,
-            "simulated": session.simulated,
-            "user": _user(),
-            "runbook_file": str(runbook.source),
-        }
-    )
+    context = {
+        "event": "run.context",
+        "command": request.command,
+        "service": target.service,
+        "subscription": target.subscription,
+        "resource_group": target.resource_group,
+        "secondary_region": target.secondary_region,
+        "simulated": session.simulated,
+        "user": options["user"],
+        "runbook_file": str(runbook.source),
+    }
+    if options.get("force"):
+        context.update({"force": True, "reason": options.get("reason")})
+    journal(context)
     runner.observers = [journal]
-    resume_hint = f"fhirdr{' --sim' if settings.use_sim else ''} {request.command} --apply --resume {run_id}"
+    resume_hint = f"fhirdr{' --sim' if settings.use_sim else ''} {request.command} --resume {run_id} --yes"
     try:
         with Progress(terminal) as progress:
             runner.observers.append(progress)
             result = runner.apply(skip=skip, resumed_from=request.resume)
     except FhirdrError as exc:
-        exc.hint = f"fix the cause, then resume with `{resume_hint}` (journal: {journal.path})"
+        if not isinstance(exc, SafetyGateError):
+            exc.hint = f"fix the cause, then resume with `{resume_hint}` (journal: {journal.path})"
         raise
     finally:
         journal.close()
@@ -116,14 +121,39 @@ def run_runbook(settings: Settings, request: RunRequest) -> int:
     if result.status == "ok":
         terminal.display_success(f"done; journal {journal.path}")
         return EXIT_OK
+    if result.status == "refused":
+        raise SafetyGateError("refused: " + "; ".join(result.refusals), hint=f"journal: {journal.path}")
     if result.status == "waiting":
         terminal.display_info(
-            f"waiting for {'; '.join(result.waiting_for)}. Nothing else to do now: run the same "
-            f"command again later, add --wait to keep polling, or `{resume_hint}`"
+            f"waiting for {'; '.join(result.waiting_for)}. Nothing else to do now: run the same command again "
+            f"later, add --wait to keep polling, or `{resume_hint}`"
         )
         return EXIT_OK
     terminal.display_info(f"stopped at a step that needs a person or did not converge; journal {journal.path}")
     return EXIT_CHECK_FAILED
+
+
+def _confirm(settings: Settings, request: RunRequest, outcome: Any, document: Any, skip: set[str]) -> None:
+    """Act only with --yes or after the operator confirms at a terminal."""
+    from fhirdr.report.plan import plan_table
+
+    todo = [r for r in outcome.results if r.status == "changes" and r.spec.id not in skip]
+    if not todo or request.yes:
+        return
+    terminal = settings.terminal
+    if settings.output.value == "table":
+        terminal.err.print(plan_table(document))
+    if not terminal.interactive:
+        raise SafetyGateError(
+            f"{len(todo)} step(s) would change Azure; refusing without confirmation",
+            hint="pass --yes to act without a prompt",
+        )
+    if request.confirm_by_typing:
+        typed = typer.prompt(f"Type the service name ({request.confirm_by_typing}) to proceed", err=True)
+        if typed.strip() != request.confirm_by_typing:
+            raise SafetyGateError("the name typed does not match; nothing was changed")
+    elif not typer.confirm(f"Apply the changes above to {request.target.service}?", default=False, err=True):
+        raise SafetyGateError("not confirmed; nothing was changed")
 
 
 def _report_check(settings: Settings, request: RunRequest, outcome: Any) -> int:
@@ -134,8 +164,11 @@ def _report_check(settings: Settings, request: RunRequest, outcome: Any) -> int:
     if outcome.status == "waiting":
         terminal.display_info(f"waiting for {'; '.join(outcome.waiting_for)}")
         return EXIT_OK
+    if outcome.status == "refused":
+        terminal.display_info("a safety gate would refuse: " + "; ".join(outcome.refusals))
+        return EXIT_SAFETY
     if outcome.status == "changes":
-        terminal.display_info(f"{outcome.pending_changes} change(s) needed; run again with --apply to make them")
+        terminal.display_info(f"{outcome.pending_changes} change(s) needed; {request.apply_hint}")
     else:
         terminal.display_info("some findings need a person (owner column); fhirdr cannot fix those")
     return EXIT_CHECK_FAILED

@@ -13,6 +13,8 @@ STATUS_LABELS = {
     "in-sync": ("ok", "green"),
     "changes": ("to do", "yellow"),
     "blocked": ("needs a person", "red"),
+    "refused": ("refused", "red"),
+    "waiting": ("waiting", "cyan"),
     "instruction": ("instruction", "cyan"),
     "applied": ("changed", "green"),
     "failed": ("failed", "red"),

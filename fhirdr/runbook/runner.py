@@ -24,6 +24,8 @@ VERIFY_ATTEMPTS = 6
 # A change with this action is something to wait for (support working a ticket, replication
 # catching up): never applied, only polled, for as long as the run is allowed to wait.
 WAIT = "wait"
+# A change with this action is a safety gate saying no: the run stops before acting (exit 4).
+REFUSE = "refuse"
 
 
 @dataclass
@@ -56,6 +58,10 @@ class RunOutcome:
     @property
     def pending_changes(self) -> int:
         return sum(len(r.changes) for r in self.results if r.status in ("changes", "blocked"))
+
+    @property
+    def refusals(self) -> list[str]:
+        return [c.summary for r in self.results if r.status == "refused" for c in r.changes]
 
     @property
     def waiting_for(self) -> list[str]:
@@ -108,7 +114,7 @@ class Runner:
             )
             results.append(result)
         status = "ok"
-        for candidate in ("waiting", "changes", "blocked"):
+        for candidate in ("waiting", "changes", "blocked", "refused"):
             if any(r.status == candidate for r in results):
                 status = candidate
         return RunOutcome(status, results)
@@ -141,7 +147,7 @@ class Runner:
                     continue
                 result = self._apply_step(spec, step)
                 results.append(result)
-                if result.status in ("blocked", "failed", "waiting"):
+                if result.status in ("blocked", "failed", "waiting", "refused"):
                     status = result.status
                     break
             else:
@@ -169,6 +175,10 @@ class Runner:
             if not changes:
                 self.emit("step.verified", step=spec.id, changes=[], duration_s=_since(started))
                 return StepResult(spec, "in-sync", step.observe(facts), duration=time.monotonic() - started)
+            refused = [c for c in changes if c.action == REFUSE]
+            if refused:
+                self.emit("step.refused", step=spec.id, changes=[c.to_dict() for c in refused])
+                return StepResult(spec, "refused", step.observe(facts), refused, duration=time.monotonic() - started)
             blocked = [c for c in changes if not c.fixable and c.action != WAIT]
             if blocked:
                 self.emit("step.blocked", step=spec.id, changes=[c.to_dict() for c in blocked])
@@ -249,6 +259,8 @@ def _status_of(step: Step, changes: list[Change]) -> str:
         return "instruction"
     if not changes:
         return "in-sync"
+    if any(c.action == REFUSE for c in changes):
+        return "refused"
     if any(not c.fixable and c.action != WAIT for c in changes):
         return "blocked"
     return "waiting" if all(c.action == WAIT for c in changes) else "changes"

@@ -9,9 +9,9 @@ from fhirdr.steps.base import InstructionStep, Step
 
 @cache
 def registry() -> dict[str, type[Step]]:
-    from fhirdr.steps import cosmos, dns, dr, network, service, support, traffic
+    from fhirdr.steps import cosmos, dns, dr, failback, network, service, support, traffic
 
     steps: list[type[Step]] = [InstructionStep]
-    for module in (service, network, dns, dr, support, cosmos, traffic):
+    for module in (service, network, dns, dr, support, cosmos, traffic, failback):
         steps.extend(module.STEPS)
     return {step.uses: step for step in steps}

@@ -45,7 +45,7 @@ def find_problem(step: Step, service: Any, words: str) -> Any:
     raise AzureError(f"no support problem classification about '{words}' for Azure API for FHIR (found: {names})")
 
 
-def ticket_text(target: Target, request: str) -> tuple[str, str]:
+def ticket_text(target: Target, request: str, run_id: str | None = None) -> tuple[str, str]:
     """Title and description of a DR ticket: what the article says the ticket carries."""
     title = REQUESTS[request][1].format(service=target.service)
     lines = [
@@ -58,7 +58,7 @@ def ticket_text(target: Target, request: str) -> tuple[str, str]:
         f"Please {REQUESTS[request][0]} for this Azure API for FHIR service as described in "
         "'Disaster recovery for Azure API for FHIR'. RU/s must be the same in both regions.",
         "",
-        f"Filed with fhirdr {__version__}.",
+        f"Filed with fhirdr {__version__}." + (f" fhirdr run: {run_id}" if run_id else ""),
     ]
     return title, "\n".join(lines)
 
@@ -74,14 +74,26 @@ class TicketFacts:
 
 
 def find_ticket(step: Step, request: str) -> Any | None:
-    """The newest ticket asking for `request` about this service: open ones first, then closed ones."""
+    """The newest ticket asking for `request` about this service: open ones first, then closed ones.
+
+    Enabling DR is done once, so a closed request counts. A failback belongs to one outage: only an
+    open request or the one this run filed counts.
+    """
     words = REQUESTS[request][0]
     wanted = service_id(step.ctx.target).lower()
+    run_id = step.ctx.options.get("run_id")
     matches = []
     for ticket in step.ctx.azure.support().support_tickets.list():
         resource = (ticket.technical_ticket_details.resource_id if ticket.technical_ticket_details else "") or ""
-        if resource.lower() == wanted and words in (ticket.problem_classification_display_name or "").lower():
-            matches.append(ticket)
+        if resource.lower() != wanted or words not in (ticket.problem_classification_display_name or "").lower():
+            continue
+        if (
+            request == "failback"
+            and text(ticket.status) != "Open"
+            and f"fhirdr run: {run_id}" not in (ticket.description or "")
+        ):
+            continue
+        matches.append(ticket)
     matches.sort(key=lambda t: (text(t.status) == "Open", t.created_date or 0), reverse=True)
     return matches[0] if matches else None
 
@@ -145,7 +157,7 @@ class Ticket(Step):
         support = self.ctx.azure.support()
         service = find_fhir_service(self)
         problem = find_problem(self, service, REQUESTS[self.args["request"]][0])
-        title, description = ticket_text(target, self.args["request"])
+        title, description = ticket_text(target, self.args["request"], self.ctx.options.get("run_id"))
         for attempt in range(20):
             name = ticket_name(target, self.args["request"], attempt)
             check = support.support_tickets.check_name_availability(

@@ -187,7 +187,7 @@ def test_failure_mid_apply_exits_3_and_resume_converges(world, cli):
     failed = cli("--sim", "configure-private-link", "--apply", "--yes")
     assert failed.exit_code == 3, failed.output
     assert "HTTP 500" in failed.stderr
-    run_id = failed.stderr.split("--resume ")[1].split("`")[0].strip()
+    run_id = failed.stderr.split("--resume ")[1].split()[0]
 
     world.store.clear_faults()
     resumed = cli("--sim", "configure-private-link", "--apply", "--yes", "--resume", run_id)

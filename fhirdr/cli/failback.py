@@ -1,0 +1,59 @@
+"""`fhirdr failback`: move the data back to the recovered region, behind gates and a lease."""
+
+from __future__ import annotations
+
+import typer
+
+from fhirdr.cli.settings import Settings
+
+
+def failback(
+    ctx: typer.Context,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the gates and the plan; change nothing."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask the operator to type the service name."),
+    max_lag: float = typer.Option(
+        60.0,
+        "--max-lag",
+        min=0,
+        help="Largest replication lag (s) allowed into the recovered region; never above the RPO.",
+    ),
+    force: bool = typer.Option(False, "--force", help="Override refusing gates (needs --reason; journaled)."),
+    reason: str | None = typer.Option(None, "--reason", help="Why the gates are overridden."),
+    wait: bool = typer.Option(False, "--wait", help="Keep polling while support works (managed targets)."),
+    timeout: str = typer.Option("4h", "--timeout", help="How long --wait polls, e.g. 90m or 4h."),
+    resume: str | None = typer.Option(None, "--resume", metavar="RUN_ID", help="Continue an earlier failback run."),
+) -> None:
+    """Fail the data back after the affected region recovered: gates, lease, move, verify."""
+    from fhirdr.cli.runbook_command import RunRequest, run_runbook
+    from fhirdr.errors import BadInputError
+    from fhirdr.sim.timeline import parse_duration
+
+    settings: Settings = ctx.obj
+    target = settings.load_target()
+    if not target.primary_region:
+        raise BadInputError("the target has no primary_region: the region to fail back to")
+    rpo = target.objectives.rpo_minutes * 60
+    if max_lag > rpo:
+        raise BadInputError(f"--max-lag {max_lag:g} s is above the RPO of {rpo} s", hint=f"use at most {rpo}")
+    if force and not (reason and reason.strip()):
+        raise BadInputError("--force needs --reason TEXT: overriding a safety gate is recorded with why")
+    if target.kind == "backing":
+        target.require_backing()
+    options = {"max_lag": max_lag, "force": force, "reason": reason}
+    request = RunRequest(
+        "failback-backing" if target.kind == "backing" else "failback-managed",
+        "failback",
+        target,
+        apply=not dry_run,
+        yes=yes,
+        resume=resume,
+        options=options,
+        wait_timeout=parse_duration(timeout) if wait else None,
+        confirm_by_typing=target.service,
+        apply_hint="run without --dry-run to make them",
+    )
+    raise typer.Exit(run_runbook(settings, request))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("failback")(failback)

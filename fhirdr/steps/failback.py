@@ -1,0 +1,361 @@
+"""The article's manual data failback, made safe: gates with measured values, a lease, the move, checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from fhirdr.azure.session import azure_errors, wait
+from fhirdr.errors import SafetyGateError
+from fhirdr.regions import normalise_region
+from fhirdr.steps.base import Change, Step, text
+from fhirdr.steps.cosmos import read_account, regions_of, write_region
+from fhirdr.steps.service import read_service
+from fhirdr.steps.traffic import endpoint_type, read_profile
+
+LEASE_TAG = "fhirdr-failback-lease"
+REFUSE = "refuse"
+
+
+def _override_or_refuse(step: Step, gate: str, measured: str) -> list[Change]:
+    """A gate that says no: refused, unless --force with a reason overrides it (and the journal says so)."""
+    options = step.ctx.options
+    if options.get("force"):
+        return [
+            Change(
+                "override",
+                gate,
+                f"gate '{gate}' overridden by {options.get('user')}: {measured} (reason: {options.get('reason')})",
+                {"gate": gate, "measured": measured},
+            )
+        ]
+    return [Change(REFUSE, gate, f"{gate}: {measured}", fixable=False)]
+
+
+class GateStep(Step):
+    """Gate steps change nothing; an override is only recorded."""
+
+    def apply(self, change: Change) -> None:
+        return None
+
+
+def _home(step: Step) -> str:
+    """The region the data goes back to: the service's own region (the target's primary)."""
+    return step.ctx.target.primary_region or ""
+
+
+@dataclass
+class HealthFacts:
+    location_state: str | None
+    endpoint_status: str | None
+
+
+class RegionHealthy(GateStep):
+    """The recovered region is healthy: its Cosmos DB region is online and its compute endpoint is Online."""
+
+    uses = "failback.region-healthy"
+
+    def facts(self) -> HealthFacts:
+        home = _home(self)
+        account = read_account(self)
+        state = {r: s for r, _, s in regions_of(account)}.get(home)
+        endpoint = None
+        if self.ctx.target.require_backing().traffic_manager_profile:
+            for item in read_profile(self).endpoints or []:
+                if normalise_region(item.endpoint_location or "") == home:
+                    endpoint = text(item.endpoint_monitor_status)
+        return HealthFacts(state, endpoint)
+
+    def observe(self, facts: HealthFacts) -> str:
+        return f"Cosmos DB region {facts.location_state or 'missing'}, compute endpoint {facts.endpoint_status or '-'}"
+
+    def plan(self, facts: HealthFacts) -> list[Change]:
+        if facts.location_state == "Succeeded" and facts.endpoint_status in (None, "Online"):
+            return []
+        return _override_or_refuse(self, "region-healthy", f"{_home(self)} is not healthy ({self.observe(facts)})")
+
+
+class ReplicationCaughtUp(GateStep):
+    """Replication into the recovered region has caught up: lag at most --max-lag (never above the RPO)."""
+
+    uses = "failback.replication-caught-up"
+
+    def facts(self) -> float | None:
+        from fhirdr.status import replication_lag_ms
+
+        account = read_account(self)
+        if write_region(account) == _home(self):
+            return 0.0
+        lag = replication_lag_ms(self.ctx, account, _home(self))
+        return None if lag is None else lag / 1000.0
+
+    def observe(self, facts: float | None) -> str:
+        return "no replication data" if facts is None else f"lag {facts:g} s (limit {self._limit():g} s)"
+
+    def _limit(self) -> float:
+        return float(self.ctx.options.get("max_lag", 60))
+
+    def plan(self, facts: float | None) -> list[Change]:
+        if facts is not None and facts <= self._limit():
+            return []
+        measured = (
+            "no replication data for the region"
+            if facts is None
+            else f"replication into {_home(self)} is {facts:g} s behind (limit {self._limit():g} s)"
+        )
+        return _override_or_refuse(self, "replication-caught-up", measured)
+
+
+@dataclass
+class LeaseFacts:
+    service: Any
+    holder: str | None
+    needed: bool = True
+
+
+def failback_needed(step: Step) -> bool:
+    """Backing targets show where data and compute are; a managed service's data region is not visible."""
+    target = step.ctx.target
+    if target.kind != "backing":
+        return True
+    from fhirdr.status import serving_region
+
+    backing = target.require_backing()
+    home = _home(step)
+    compute = serving_region(read_profile(step)) if backing.traffic_manager_profile else home
+    return write_region(read_account(step)) != home or compute not in (home, None)
+
+
+def parse_lease(value: str | None) -> dict[str, str]:
+    parts = dict(item.split("=", 1) for item in (value or "").split(";") if "=" in item)
+    return parts
+
+
+class Lease(GateStep):
+    """Only one failback of a service runs at a time: a lease on the service, taken with an etag-conditional write."""
+
+    uses = "failback.lease"
+
+    def facts(self) -> LeaseFacts:
+        service = read_service(self)
+        return LeaseFacts(service, (service.tags or {}).get(LEASE_TAG), failback_needed(self))
+
+    def observe(self, facts: LeaseFacts) -> str:
+        if not facts.holder:
+            return "free" if facts.needed else "free (nothing to fail back)"
+        lease = parse_lease(facts.holder)
+        return f"held by {lease.get('by')} (run {lease.get('run')}) since {lease.get('at')}"
+
+    def plan(self, facts: LeaseFacts) -> list[Change]:
+        run_id = self.ctx.options.get("run_id")
+        lease = parse_lease(facts.holder)
+        if facts.holder and lease.get("run") == run_id:
+            return []
+        if not facts.needed and not facts.holder:
+            return []
+        if facts.holder and not self.ctx.options.get("force"):
+            return [
+                Change(
+                    REFUSE,
+                    "lease",
+                    f"another failback of {self.ctx.target.service} is running: lease {self.observe(facts)}",
+                    fixable=False,
+                )
+            ]
+        action = "take-over" if facts.holder else "take"
+        summary = f"take the failback lease for run {run_id}"
+        if facts.holder:
+            summary += f" (overriding {self.observe(facts)}; reason: {self.ctx.options.get('reason')})"
+        return [Change(action, facts.service.id, summary, {"etag": facts.service.etag})]
+
+    def apply(self, change: Change) -> None:
+        options = self.ctx.options
+        value = f"run={options.get('run_id')};by={options.get('user')};at={_now_iso(self)}"
+        write_lease(self, value, change.data["etag"])
+
+
+def _now_iso(step: Step) -> str:
+    return datetime.fromtimestamp(step.ctx.azure.now(), timezone.utc).isoformat(timespec="seconds")
+
+
+def write_lease(step: Step, value: str | None, etag: str | None) -> None:
+    """Set or clear the lease tag; the service's etag makes it conditional (HTTP 412 when someone was faster)."""
+    from azure.core.exceptions import HttpResponseError
+
+    target = step.ctx.target
+    service = read_service(step)
+    if etag is not None and service.etag != etag:
+        raise SafetyGateError(_lost_race(step))
+    tags = dict(service.tags or {})
+    if value is None:
+        tags.pop(LEASE_TAG, None)
+    else:
+        tags[LEASE_TAG] = value
+    service.tags = tags
+    service.etag = etag or service.etag
+    try:
+        wait(
+            step.ctx.azure.healthcare().services.begin_create_or_update(target.resource_group, target.service, service)
+        )
+    except HttpResponseError as exc:
+        if exc.status_code == 412:
+            raise SafetyGateError(
+                _lost_race(step), hint="wait for it to finish; `fhirdr runs` shows the runs"
+            ) from None
+        raise
+
+
+def _lost_race(step: Step) -> str:
+    with azure_errors("reading the failback lease"):
+        holder = (read_service(step).tags or {}).get(LEASE_TAG)
+    lease = parse_lease(holder)
+    return (
+        f"another failback of {step.ctx.target.service} took the lease first: held by {lease.get('by')} "
+        f"(run {lease.get('run')}) since {lease.get('at')}"
+    )
+
+
+class ReleaseLease(Step):
+    """The lease this run holds is given back at the end."""
+
+    uses = "failback.release-lease"
+
+    def facts(self) -> LeaseFacts:
+        service = read_service(self)
+        return LeaseFacts(service, (service.tags or {}).get(LEASE_TAG))
+
+    def observe(self, facts: LeaseFacts) -> str:
+        return "released" if not facts.holder else f"held ({facts.holder})"
+
+    def plan(self, facts: LeaseFacts) -> list[Change]:
+        if facts.holder and parse_lease(facts.holder).get("run") == self.ctx.options.get("run_id"):
+            return [Change("release", facts.service.id, "release the failback lease", {"etag": facts.service.etag})]
+        return []
+
+    def apply(self, change: Change) -> None:
+        write_lease(self, None, change.data["etag"])
+
+
+class WriteRegionHome(Step):
+    """The recovered region takes writes again: Cosmos DB failover priorities put it first."""
+
+    uses = "failback.write-region"
+
+    def facts(self) -> Any:
+        return read_account(self)
+
+    def observe(self, facts: Any) -> str:
+        return f"write region {write_region(facts)}"
+
+    def plan(self, facts: Any) -> list[Change]:
+        home = _home(self)
+        if write_region(facts) == home:
+            return []
+        return [
+            Change(
+                "failover-priority-change",
+                facts.id,
+                f"make {home} the write region of {facts.name} (now {write_region(facts)})",
+            )
+        ]
+
+    def apply(self, change: Change) -> None:
+        from azure.mgmt.cosmosdb.models import FailoverPolicies, FailoverPolicy
+
+        from fhirdr.regions import display_name
+
+        account = read_account(self)
+        order = [_home(self)] + [r for r, _, _ in regions_of(account) if r != _home(self)]
+        policies = FailoverPolicies(
+            failover_policies=[
+                FailoverPolicy(location_name=display_name(region), failover_priority=index)
+                for index, region in enumerate(order)
+            ]
+        )
+        backing = self.ctx.target.require_backing()
+        wait(
+            self.ctx.azure.cosmos().database_accounts.begin_failover_priority_change(
+                backing.cosmos_resource_group, backing.cosmos_account, policies
+            )
+        )
+
+
+class ComputeHome(Step):
+    """Traffic Manager sends traffic to the recovered region first (the lowest priority number)."""
+
+    uses = "failback.traffic-manager"
+
+    def facts(self) -> Any:
+        return read_profile(self)
+
+    def observe(self, facts: Any) -> str:
+        return ", ".join(
+            f"{e.name} priority {e.priority}" for e in sorted(facts.endpoints or [], key=lambda e: e.priority or 0)
+        )
+
+    def plan(self, facts: Any) -> list[Change]:
+        endpoints = sorted(facts.endpoints or [], key=lambda e: e.priority or 0)
+        home = [e for e in endpoints if normalise_region(e.endpoint_location or "") == _home(self)]
+        if not home or endpoints[0].name == home[0].name:
+            return []
+        return [
+            Change(
+                "set-priorities",
+                facts.id,
+                f"give {home[0].name} priority {endpoints[0].priority}",
+                {"order": [home[0].name] + [e.name for e in endpoints if e.name != home[0].name]},
+            )
+        ]
+
+    def apply(self, change: Change) -> None:
+        profile = read_profile(self)
+        backing = self.ctx.target.require_backing()
+        by_name = {e.name: e for e in profile.endpoints or []}
+        priorities = sorted(e.priority or 0 for e in by_name.values())
+        manager = self.ctx.azure.traffic_manager()
+        spare = max(priorities) + 1
+        # Priorities are unique within a profile: park each endpoint on a free number, then set the final ones.
+        for offset, name in enumerate(change.data["order"]):
+            endpoint = by_name[name]
+            endpoint.priority = spare + offset
+            manager.endpoints.create_or_update(
+                backing.traffic_manager_resource_group, profile.name, endpoint_type(endpoint), name, endpoint
+            )
+        for priority, name in zip(priorities, change.data["order"], strict=True):
+            endpoint = by_name[name]
+            endpoint.priority = priority
+            manager.endpoints.create_or_update(
+                backing.traffic_manager_resource_group, profile.name, endpoint_type(endpoint), name, endpoint
+            )
+
+
+@dataclass
+class PlacementFacts:
+    compute: str | None
+    data: str
+
+
+class Colocated(Step):
+    """Compute and data are both in the recovered region again, so the cross-region latency is gone."""
+
+    uses = "failback.colocated"
+
+    def facts(self) -> PlacementFacts:
+        from fhirdr.status import serving_region
+
+        account = read_account(self)
+        profile = read_profile(self) if self.ctx.target.require_backing().traffic_manager_profile else None
+        return PlacementFacts(serving_region(profile), write_region(account))
+
+    def observe(self, facts: PlacementFacts) -> str:
+        return f"compute {facts.compute or '-'}, data {facts.data}"
+
+    def plan(self, facts: PlacementFacts) -> list[Change]:
+        home = _home(self)
+        if facts.data == home and facts.compute in (home, None):
+            return []
+        return [Change("wait", home, f"compute and data back in {home} ({self.observe(facts)})")]
+
+
+STEPS = [RegionHealthy, ReplicationCaughtUp, Lease, ReleaseLease, WriteRegionHome, ComputeHome, Colocated]
