@@ -14,18 +14,13 @@ from fhirdr.azure.session import azure_errors
 from fhirdr.errors import FhirdrError
 from fhirdr.runbook.model import Runbook, StepSpec
 from fhirdr.steps import registry
-from fhirdr.steps.base import Change, Context, Step
+from fhirdr.steps.base import OVERRIDE, REFUSE, WAIT, Change, Context, Step
 
 Observer = Callable[[dict[str, Any]], None]
 
 # Re-reads after apply until the step reports nothing left to do (Azure is eventually consistent:
 # a link goes InProgress -> Completed, a peering Initiated -> Connected).
 VERIFY_ATTEMPTS = 6
-# A change with this action is something to wait for (support working a ticket, replication
-# catching up): never applied, only polled, for as long as the run is allowed to wait.
-WAIT = "wait"
-# A change with this action is a safety gate saying no: the run stops before acting (exit 4).
-REFUSE = "refuse"
 
 
 @dataclass
@@ -239,7 +234,7 @@ class Runner:
             with azure_errors("verifying"):
                 facts = step.facts()
             observed = step.observe(facts)
-            return step.plan(facts)
+            return [c for c in step.plan(facts) if c.action != OVERRIDE]
 
         retrying = Retrying(
             stop=stop_after_attempt(VERIFY_ATTEMPTS),

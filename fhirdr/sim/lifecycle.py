@@ -112,7 +112,7 @@ def lag_seconds(store: Store, ds: DataStore, region: str) -> float:
     have = applied_seq(store, ds, region)
     if region not in _frozen(store, ds.service_id) or have >= newest:
         return ds.lag_seconds
-    first_missing = store.fhir_write_time(have + 1) or store.now()
+    first_missing = store.fhir_first_time_after(ds.service_id, have) or store.now()
     return max(ds.lag_seconds, store.now() - first_missing)
 
 

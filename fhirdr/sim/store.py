@@ -329,9 +329,12 @@ class Store:
         value = row.fetchone()[0]
         return int(value or 0)
 
-    def fhir_write_time(self, seq: int) -> float | None:
-        row = self._conn.execute("SELECT time FROM fhir_writes WHERE seq = ?", (seq,)).fetchone()
-        return float(row[0]) if row else None
+    def fhir_first_time_after(self, service: str, seq: int) -> float | None:
+        """When the oldest write after `seq` was made (what a region that has up to `seq` misses first)."""
+        row = self._conn.execute(
+            "SELECT MIN(time) FROM fhir_writes WHERE service = ? AND seq > ?", (service.lower(), seq)
+        ).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
 
     def fhir_latest(self, service: str, rtype: str, rid: str, upto: int) -> dict[str, Any] | None:
         row = self._conn.execute(

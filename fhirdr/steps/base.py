@@ -14,6 +14,14 @@ def text(value: Any) -> str:
     return "" if value is None else str(getattr(value, "value", value))
 
 
+# Actions the runner treats specially. WAIT: something to wait for (support working a ticket,
+# replication catching up), polled, never applied. REFUSE: a safety gate saying no; the run stops
+# before acting (exit 4). OVERRIDE: a gate overridden with --force; applying it only records it.
+WAIT = "wait"
+REFUSE = "refuse"
+OVERRIDE = "override"
+
+
 @dataclass
 class Change:
     """One change a step wants. `fixable=False` means fhirdr cannot make it: a person must."""

@@ -9,13 +9,12 @@ from typing import Any
 from fhirdr.azure.session import azure_errors, wait
 from fhirdr.errors import SafetyGateError
 from fhirdr.regions import normalise_region
-from fhirdr.steps.base import Change, Step, text
+from fhirdr.steps.base import OVERRIDE, REFUSE, Change, Step, text
 from fhirdr.steps.cosmos import read_account, regions_of, write_region
 from fhirdr.steps.service import read_service
 from fhirdr.steps.traffic import endpoint_type, read_profile
 
 LEASE_TAG = "fhirdr-failback-lease"
-REFUSE = "refuse"
 
 
 def _override_or_refuse(step: Step, gate: str, measured: str) -> list[Change]:
@@ -24,7 +23,7 @@ def _override_or_refuse(step: Step, gate: str, measured: str) -> list[Change]:
     if options.get("force"):
         return [
             Change(
-                "override",
+                OVERRIDE,
                 gate,
                 f"gate '{gate}' overridden by {options.get('user')}: {measured} (reason: {options.get('reason')})",
                 {"gate": gate, "measured": measured},
