@@ -87,6 +87,7 @@ def read_status(ctx: Context) -> dict[str, Any]:
     if target.kind == "backing":
         jobs["account"] = lambda: _account_and_lag(reader)
         jobs["throughput"] = lambda: database_throughput(reader)
+        jobs["last_failover"] = lambda: last_failover(ctx)
         if target.require_backing().traffic_manager_profile:
             jobs["profile"] = lambda: read_profile(reader)
     with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="status") as pool:
@@ -102,6 +103,28 @@ def _account_and_lag(reader: Step) -> tuple[Any, float | None]:
     account = read_account(reader)
     secondary = _backing_secondary(reader.ctx.target, account)
     return account, replication_lag_ms(reader.ctx, account, secondary) if secondary else None
+
+
+FAILOVER_OPERATION = "Microsoft.DocumentDB/databaseAccounts/failoverPriorityChange/action"
+
+
+def last_failover(ctx: Any) -> dict[str, Any] | None:
+    """The newest write-region change of the backing account in the activity log (90 days are kept)."""
+    backing = ctx.target.require_backing()
+    account_id = (
+        f"/subscriptions/{ctx.target.subscription}/resourceGroups/{backing.cosmos_resource_group}/providers/"
+        f"Microsoft.DocumentDB/databaseAccounts/{backing.cosmos_account}"
+    )
+    since = datetime.fromtimestamp(ctx.azure.now(), timezone.utc) - timedelta(days=89)
+    query = f"eventTimestamp ge '{since.isoformat()}' and resourceUri eq '{account_id}'"
+    for event in ctx.azure.monitor().activity_logs.list(filter=query):
+        if event.operation_name and (event.operation_name.value or "").lower() == FAILOVER_OPERATION.lower():
+            return {
+                "time": event.event_timestamp.isoformat() if event.event_timestamp else None,
+                "to": (event.properties or {}).get("writeRegion"),
+                "by": event.caller,
+            }
+    return None
 
 
 def _guarded(what: str, job: Callable[[], Any]) -> Any:
@@ -136,7 +159,7 @@ def _judge(target: Any, facts: dict[str, Any]) -> dict[str, Any]:
         "resource_group": target.resource_group,
         "primary_region": primary,
         "secondary_region": target.secondary_region,
-        "last_failover": None,
+        "last_failover": facts.get("last_failover"),
     }
     ru = offer_throughput(service)
     if target.kind == "backing":

@@ -45,7 +45,7 @@ def _table(doc: dict[str, Any]) -> Any:
             f"{doc['compute_region']} / {doc['data_region']}"
             + (f"  [yellow](+{doc['split']['added_latency_ms']} ms per request)[/]" if doc["split"]["active"] else ""),
         ),
-        ("last failover", doc["last_failover"]["time"] if doc["last_failover"] else "none recorded"),
+        ("last failover", _failover_text(doc["last_failover"])),
         (
             "throughput",
             f"{doc['throughput']['primary_ru']} RU/s primary, {doc['throughput']['secondary_ru'] or '-'} "
@@ -58,6 +58,12 @@ def _table(doc: dict[str, Any]) -> Any:
     for name, value in rows:
         grid.add_row(name, value)
     return grid
+
+
+def _failover_text(event: dict[str, Any] | None) -> str:
+    if not event:
+        return "none recorded"
+    return f"{event['time']} to {event['to']} by {event['by']}"
 
 
 def register(app: typer.Typer) -> None:

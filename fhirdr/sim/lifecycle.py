@@ -187,7 +187,14 @@ def failover(store: Store, payload: dict[str, Any]) -> None:
     _move_writes(store, ds, target)
     store.record_event(
         "lifecycle.failover",
-        {"service": ds.service_id.rsplit("/", 1)[-1], "from": region, "to": target, "lost_writes": lost},
+        {
+            "service": ds.service_id.rsplit("/", 1)[-1],
+            "from": region,
+            "to": target,
+            "lost_writes": lost,
+            "account": ds.account_id,
+            "caller": "Azure Cosmos DB service-managed failover",
+        },
     )
 
 

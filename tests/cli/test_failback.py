@@ -75,6 +75,8 @@ def test_recovery_leaves_compute_and_data_apart_until_failback(failed_over, cli)
     status = cli("--sim", "-o", "json", "status").json()
     assert (status["compute_region"], status["data_region"]) == ("westus2", "westcentralus")
     assert status["split"] == {"active": True, "added_latency_ms": 22}
+    assert status["last_failover"]["to"] == "westcentralus"
+    assert status["last_failover"]["by"] == "Azure Cosmos DB service-managed failover"
     assert client.metadata().headers["x-ms-region"] == "westus2"
 
     refused = cli("--sim", "failback", "--yes")
@@ -88,6 +90,7 @@ def test_recovery_leaves_compute_and_data_apart_until_failback(failed_over, cli)
     status = cli("--sim", "-o", "json", "status").json()
     assert (status["compute_region"], status["data_region"]) == ("westus2", "westus2")
     assert status["split"]["active"] is False
+    assert status["last_failover"]["to"] == "westus2"
     assert status["healthy"] is True, status["warnings"]
     assert present(client, [rid for rid, _ in during]) == {rid for rid, _ in during}
     assert client.metadata().headers["x-ms-data-region"] == "westus2"

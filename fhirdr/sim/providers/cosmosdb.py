@@ -238,7 +238,10 @@ def _failover_priority_change(request: Request) -> Response:
         current[region]["failoverPriority"] = priority
     normalise_locations(stored.body)
     store.put(stored.id, ACCOUNT_TYPE, parent_of(stored.id), stored.body)
-    store.record_event("cosmos.failover-priority-change", {"account": stored.body["name"], "write_region": new_write})
+    store.record_event(
+        "cosmos.failover-priority-change",
+        {"account": stored.id, "to": new_write, "caller": "failoverPriorityChange (manual)"},
+    )
     location = region_name(stored.body["location"])
     headers = start_async(request, None, {}, _status_url(request, location))
     headers["Location"] = headers["Azure-AsyncOperation"]

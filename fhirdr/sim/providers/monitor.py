@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -76,5 +77,43 @@ def _metrics(request: Request) -> Response:
     return Response(200, body)
 
 
+FAILOVER_OPERATION = "Microsoft.DocumentDB/databaseAccounts/failoverPriorityChange/action"
+
+
+def _activity_log(request: Request) -> Response:
+    """Administrative events of one resource, newest first: the failovers of Cosmos DB accounts."""
+    sub = request.params["sub"]
+    match = re.search(r"resourceUri\s+eq\s+'([^']+)'", request.query.get("$filter", ""), re.IGNORECASE)
+    if not match:
+        raise ArmError("The $filter must name a resourceUri for this simulator.", code="BadRequest")
+    resource = match.group(1).lower()
+    values = []
+    for event in reversed(request.store.events(limit=100_000)):
+        if event["kind"] not in ("lifecycle.failover", "cosmos.failover-priority-change"):
+            continue
+        if (event["detail"].get("account") or "").lower() != resource:
+            continue
+        stamp = datetime.fromtimestamp(event["time"], timezone.utc).isoformat().replace("+00:00", "Z")
+        values.append(
+            {
+                "eventDataId": f"{event['seq']}",
+                "caller": event["detail"].get("caller"),
+                "operationName": {"value": FAILOVER_OPERATION, "localizedValue": "Change failover priority"},
+                "category": {"value": "Administrative", "localizedValue": "Administrative"},
+                "status": {"value": "Succeeded", "localizedValue": "Succeeded"},
+                "level": "Informational",
+                "resourceId": event["detail"]["account"],
+                "subscriptionId": sub,
+                "eventTimestamp": stamp,
+                "submissionTimestamp": stamp,
+                "properties": {"writeRegion": event["detail"].get("to", "")},
+            }
+        )
+    return Response(200, {"value": values})
+
+
 def register(router: Router) -> None:
+    router.add(
+        r"/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.Insights/eventtypes/management/values", GET=_activity_log
+    )
     router.add(r"(?P<resource>/subscriptions/.+)/providers/Microsoft\.Insights/metrics", GET=_metrics)
