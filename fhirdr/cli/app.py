@@ -131,11 +131,12 @@ def _configure_logging(verbose: int, debug: bool) -> None:
 
 
 def _register() -> None:
-    from fhirdr.cli import enable, failback, init, pending, private_link, runs, sim, status
+    from fhirdr.cli import drill, enable, failback, init, pending, private_link, runs, sim, status
 
     enable.register(app)
     status.register(app)
-    pending.register(app, ["test-plan", "drill"])
+    pending.register(app, ["test-plan"])
+    drill.register(app)
     failback.register(app)
     private_link.register(app)
     pending.register(app, ["check-cmk", "check-export", "check-iomt"])

@@ -14,6 +14,7 @@ _DONE = {
     "step.failed": ("[red]✗[/]", "failed"),
     "step.skipped": ("[dim]-[/]", "skipped (verified earlier)"),
     "step.instruction": ("[cyan]i[/]", "instructions for the owner"),
+    "phase.done": ("[green]✓[/]", "done"),
 }
 
 

@@ -19,6 +19,7 @@ from fhirdr.sim.router import Response
 from fhirdr.sim.store import Store
 
 FHIR_SUFFIX = ".azurehealthcareapis.com"
+BASE_SERVICE_MS = 12
 _PATH = re.compile(r"^/(?P<type>[A-Z][A-Za-z]+)(?:/(?P<id>[A-Za-z0-9\-.]{1,64}))?$")
 
 
@@ -56,7 +57,17 @@ def handle(store: Store, method: str, url: str, headers: dict[str, str], content
         return _outcome(503, "transient", "The service is unavailable.")
     if not lifecycle.is_up(store, ds.write_region):
         return _outcome(503, "transient", "The data store is unavailable.")
-    headers_out = {"x-ms-region": compute, "x-ms-data-region": ds.write_region}
+    # Server-Timing (a standard header) carries the simulated service time: a request whose compute and
+    # data are in different regions pays the round trip between them, as the article warns.
+    from fhirdr.regions import round_trip_ms
+
+    cross = round_trip_ms(compute, ds.write_region) if compute != ds.write_region else 0
+    service_ms = BASE_SERVICE_MS + (cross if cross is not None else 40)
+    headers_out = {
+        "x-ms-region": compute,
+        "x-ms-data-region": ds.write_region,
+        "Server-Timing": f"app;dur={service_ms}",
+    }
     path = parts.path.rstrip("/")
     if path == "/metadata" and method == "GET":
         return Response(

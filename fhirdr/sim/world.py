@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fhirdr.sim.providers.cosmosdb import ACCOUNT_TYPE, DEFAULT_LAG_MS, account_body, put_throughput, replication_key
-from fhirdr.sim.providers.healthcareapis import CONNECTION_TYPE, SERVICE_TYPE
+from fhirdr.sim.providers.healthcareapis import CONNECTION_TYPE, SERVICE_TYPE, dr_state_key
 from fhirdr.sim.providers.network import PRIVATE_ENDPOINT_TYPE, put_vnet
 from fhirdr.sim.providers.privatedns import put_link, put_record, put_zone
 from fhirdr.sim.providers.resources import create_group
@@ -39,6 +39,7 @@ class WorldSpec:
     data_gb: float = 2.0
     detection_delay_minutes: float = 10.0
     replication_lag_ms: int = DEFAULT_LAG_MS
+    dr_enabled: bool = False  # build the world with DR already on (what `fhirdr --sim drill` starts from)
     offer_throughput: int = 1000
     cosmos_throughput: int | None = None  # None: the same as the service's (parity)
 
@@ -235,6 +236,41 @@ def _populate(store: Store, spec: WorldSpec) -> None:
     )
     if spec.kind == "backing":
         _populate_backing(store, spec, gid)
+    if spec.dr_enabled:
+        _enable_dr(store, spec, gid)
+
+
+def _enable_dr(store: Store, spec: WorldSpec, gid: str) -> None:
+    service_id = f"{gid}/providers/Microsoft.HealthcareApis/services/{spec.service}"
+    if spec.kind != "backing":
+        store.set_json(
+            dr_state_key(service_id), {"secondary": spec.secondary_region, "state": "on", "since": store.now()}
+        )
+        return
+    account_id = f"{gid}/providers/Microsoft.DocumentDB/databaseAccounts/{spec.cosmos_account}"
+    store.put(
+        account_id,
+        ACCOUNT_TYPE,
+        gid,
+        account_body(
+            spec.cosmos_account, account_id, spec.primary_region, [spec.primary_region, spec.secondary_region], True
+        ),
+    )
+    profile_id = f"{gid}/providers/Microsoft.Network/trafficManagerProfiles/{spec.traffic_manager}"
+    put_endpoint(
+        store,
+        profile_id,
+        "externalEndpoints",
+        f"{spec.service}-{spec.secondary_region}",
+        {
+            "endpointStatus": "Enabled",
+            "endpointMonitorStatus": "Online",
+            "target": spec.compute(spec.secondary_region),
+            "weight": 1,
+            "priority": 2,
+            "endpointLocation": display_name(spec.secondary_region),
+        },
+    )
 
 
 def _populate_backing(store: Store, spec: WorldSpec, gid: str) -> None:
