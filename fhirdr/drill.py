@@ -88,8 +88,8 @@ class Canary:
 @dataclass
 class DrillSettings:
     rate_seconds: float = 30.0
-    steady_seconds: float = 600.0
-    failed_over_seconds: float = 3600.0
+    steady_seconds: float = 900.0
+    failed_over_seconds: float = 4500.0
     max_lag_seconds: float = 60.0
     failback_wait_seconds: float = 3 * 3600.0
 

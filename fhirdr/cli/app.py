@@ -131,11 +131,11 @@ def _configure_logging(verbose: int, debug: bool) -> None:
 
 
 def _register() -> None:
-    from fhirdr.cli import drill, enable, failback, init, pending, private_link, runs, sim, status
+    from fhirdr.cli import drill, enable, failback, init, pending, private_link, runs, sim, status, testplan
 
     enable.register(app)
     status.register(app)
-    pending.register(app, ["test-plan"])
+    testplan.register(app)
     drill.register(app)
     failback.register(app)
     private_link.register(app)

@@ -25,8 +25,8 @@ def drill(
         "manual-failover (Cosmos DB failover-priority change, backing targets).",
     ),
     rate: str = typer.Option("30s", "--rate", help="One canary write every this long."),
-    steady: str = typer.Option("10m", "--steady", help="Steady state before and after."),
-    failed_over: str = typer.Option("60m", "--failed-over", help="How long to keep writing while failed over."),
+    steady: str = typer.Option("15m", "--steady", help="Steady state before and after."),
+    failed_over: str = typer.Option("75m", "--failed-over", help="How long to keep writing while failed over."),
     max_lag: float = typer.Option(60.0, "--max-lag", min=0, help="Failback gate: largest replication lag (s)."),
     resume: str | None = typer.Option(None, "--resume", metavar="RUN_ID", help="Continue an interrupted drill."),
 ) -> None:

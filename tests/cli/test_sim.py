@@ -90,7 +90,7 @@ def test_help_lists_every_command(cli):
         assert command in result.stdout
 
 
-@pytest.mark.parametrize("command", ["test-plan", "check-cmk", "check-export", "check-iomt"])
+@pytest.mark.parametrize("command", ["check-cmk", "check-export", "check-iomt"])
 def test_commands_not_built_yet_say_so_and_exit_2(cli, command):
     result = cli(command, "--anything")
     assert result.exit_code == 2
