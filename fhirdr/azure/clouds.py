@@ -13,6 +13,7 @@ class Cloud:
     resource_manager: str
     authority_host: str
     fhir_suffix: str
+    graph: str
 
     @property
     def scope(self) -> str:
@@ -21,16 +22,25 @@ class Cloud:
 
 CLOUDS = {
     "AzureCloud": Cloud(
-        "AzureCloud", "https://management.azure.com", "login.microsoftonline.com", "azurehealthcareapis.com"
+        "AzureCloud",
+        "https://management.azure.com",
+        "login.microsoftonline.com",
+        "azurehealthcareapis.com",
+        "https://graph.microsoft.com",
     ),
     "AzureUSGovernment": Cloud(
         "AzureUSGovernment",
         "https://management.usgovcloudapi.net",
         "login.microsoftonline.us",
         "azurehealthcareapis.us",
+        "https://graph.microsoft.us",
     ),
     "AzureChinaCloud": Cloud(
-        "AzureChinaCloud", "https://management.chinacloudapi.cn", "login.chinacloudapi.cn", "azurehealthcareapis.cn"
+        "AzureChinaCloud",
+        "https://management.chinacloudapi.cn",
+        "login.chinacloudapi.cn",
+        "azurehealthcareapis.cn",
+        "https://microsoftgraph.chinacloudapi.cn",
     ),
 }
 

@@ -169,6 +169,59 @@ class AzureSession:
 
         return self._client("monitor", make)
 
+    def key_vault(self) -> Any:
+        def make() -> Any:
+            from azure.mgmt.keyvault import KeyVaultManagementClient
+
+            return KeyVaultManagementClient(self.credential, self.subscription, **self._kwargs())
+
+        return self._client("keyvault", make)
+
+    def storage(self) -> Any:
+        def make() -> Any:
+            from azure.mgmt.storage import StorageManagementClient
+
+            return StorageManagementClient(self.credential, self.subscription, **self._kwargs())
+
+        return self._client("storage", make)
+
+    def authorization(self) -> Any:
+        def make() -> Any:
+            from azure.mgmt.authorization import AuthorizationManagementClient
+
+            return AuthorizationManagementClient(self.credential, self.subscription, **self._kwargs())
+
+        return self._client("authorization", make)
+
+    def graph_object_id(self, app_id: str) -> str | None:
+        """The object id of an application's service principal in this tenant (Microsoft Graph)."""
+        from azure.core import PipelineClient
+        from azure.core.pipeline import policies
+        from azure.core.rest import HttpRequest
+
+        def make() -> Any:
+            scope = f"{self.cloud.graph}/.default"
+            return PipelineClient(
+                self.cloud.graph,
+                transport=self.transport,
+                policies=[policies.RetryPolicy(), policies.BearerTokenCredentialPolicy(self.credential, scope)],
+            )
+
+        client = self._client("graph", make)
+        request = HttpRequest(
+            "GET",
+            f"{self.cloud.graph}/v1.0/servicePrincipals",
+            params={"$filter": f"appId eq '{app_id}'", "$select": "id,appId,displayName"},
+        )
+        response = client.send_request(request)
+        if response.status_code != 200:
+            raise AzureError(
+                f"Microsoft Graph answered HTTP {response.status_code} looking up application {app_id}",
+                hint="the signed-in identity needs to read service principals (Application.Read.All)",
+            )
+        found = response.json().get("value") or []
+        return found[0]["id"] if found else None
+
 
 def get_or_none(call: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
     """Call an SDK `get`; None when the resource (or its parent) does not exist."""

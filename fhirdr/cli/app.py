@@ -131,7 +131,7 @@ def _configure_logging(verbose: int, debug: bool) -> None:
 
 
 def _register() -> None:
-    from fhirdr.cli import drill, enable, failback, init, pending, private_link, runs, sim, status, testplan
+    from fhirdr.cli import checks, drill, enable, failback, init, private_link, runs, sim, status, testplan
 
     enable.register(app)
     status.register(app)
@@ -139,7 +139,7 @@ def _register() -> None:
     drill.register(app)
     failback.register(app)
     private_link.register(app)
-    pending.register(app, ["check-cmk", "check-export", "check-iomt"])
+    checks.register(app)
     init.register(app)
     runs.register(app)
     sim.register(app)

@@ -71,7 +71,7 @@ def enable(
         settings.terminal.display_success(f"ticket text written to {ticket_draft}")
         options["ticket_draft"] = str(ticket_draft)
 
-    def needs_contact(outcome: Any) -> None:
+    def needs_contact(outcome: Any, options: dict[str, Any]) -> None:
         if any(c.action == "create" for r in outcome.results if r.spec.uses == "support.ticket" for c in r.changes):
             require_contact(target)
 

@@ -31,11 +31,14 @@ class RunRequest:
     wait_timeout: float | None = None
     session: Any = None
     # Runs after the plan and before anything changes; raises to refuse (e.g. missing contact details).
-    before_apply: Callable[[Any], None] | None = None
+    before_apply: Callable[[Any, dict[str, Any]], None] | None = None
     # Instead of a yes/no question, the operator must type this (the service name, for failback).
     confirm_by_typing: str | None = None
     # How to act on what a check found, in this command's words.
     apply_hint: str = "run again with --apply to make them"
+    # Checks of independent settings: fix what can be fixed even when another finding needs a person.
+    independent_steps: bool = False
+    table: Callable[[Any], Any] | None = None
 
 
 def run_runbook(settings: Settings, request: RunRequest) -> int:
@@ -54,7 +57,13 @@ def run_runbook(settings: Settings, request: RunRequest) -> int:
     session = request.session or settings.azure(target)
     run_id = request.resume or new_run_id()
     options = {**request.options, "run_id": run_id, "user": _user()}
-    runner = Runner(runbook, Context(target, session, options), wait_timeout=request.wait_timeout)
+    runner = Runner(
+        runbook,
+        Context(target, session, options),
+        wait_timeout=request.wait_timeout,
+        stop_on_blocked=not request.independent_steps,
+    )
+    table = request.table or plan_table
 
     apply, skip, attempt = request.apply, set(), 1
     if request.resume:
@@ -70,18 +79,18 @@ def run_runbook(settings: Settings, request: RunRequest) -> int:
         outcome = runner.plan()
     document = plan_document(runbook, target.service, "check", outcome)
     if not apply:
-        render(terminal, document, settings.output, settings.query, plan_table)
+        render(terminal, document, settings.output, settings.query, table)
         return _report_check(settings, request, outcome)
 
     if outcome.refusals:
         if settings.output.value == "table":
-            terminal.err.print(plan_table(document))
+            terminal.err.print(table(document))
         raise SafetyGateError(
             "refused: " + "; ".join(outcome.refusals),
             hint="nothing was changed; --force --reason TEXT overrides a gate, and the journal records it",
         )
     if request.before_apply is not None:
-        request.before_apply(outcome)
+        request.before_apply(outcome, options)
     _confirm(settings, request, outcome, document, skip)
 
     journal = JournalWriter(run_id, runbook.name, attempt)
@@ -116,9 +125,9 @@ def run_runbook(settings: Settings, request: RunRequest) -> int:
         plan_document(runbook, target.service, "apply", result, run_id),
         settings.output,
         settings.query,
-        plan_table,
+        table,
     )
-    if result.status == "ok":
+    if result.status == "ok" and not any(r.status == "blocked" for r in result.results):
         terminal.display_success(f"done; journal {journal.path}")
         return EXIT_OK
     if result.status == "refused":
@@ -142,7 +151,7 @@ def _confirm(settings: Settings, request: RunRequest, outcome: Any, document: An
         return
     terminal = settings.terminal
     if settings.output.value == "table":
-        terminal.err.print(plan_table(document))
+        terminal.err.print((request.table or plan_table)(document))
     if not terminal.interactive:
         raise SafetyGateError(
             f"{len(todo)} step(s) would change Azure; refusing without confirmation",
@@ -167,10 +176,12 @@ def _report_check(settings: Settings, request: RunRequest, outcome: Any) -> int:
     if outcome.status == "refused":
         terminal.display_info("a safety gate would refuse: " + "; ".join(outcome.refusals))
         return EXIT_SAFETY
-    if outcome.status == "changes":
-        terminal.display_info(f"{outcome.pending_changes} change(s) needed; {request.apply_hint}")
-    else:
-        terminal.display_info("some findings need a person (owner column); fhirdr cannot fix those")
+    fixable = sum(1 for r in outcome.results if r.status == "changes" for c in r.changes if c.fixable)
+    manual = sum(1 for r in outcome.results if r.status == "blocked" for c in r.changes if not c.fixable)
+    if fixable:
+        terminal.display_info(f"{fixable} change(s) needed; {request.apply_hint}")
+    if manual:
+        terminal.display_info(f"{manual} finding(s) need a person; fhirdr cannot fix those")
     return EXIT_CHECK_FAILED
 
 

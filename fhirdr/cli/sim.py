@@ -9,6 +9,19 @@ import typer
 from fhirdr.cli.settings import Settings
 from fhirdr.errors import BadInputError
 
+MISTAKES_CMK = (
+    "no-purge-protection",
+    "no-soft-delete",
+    "no-access-policy",
+    "rbac-vault",
+    "small-key",
+    "expired-key",
+    "disabled-key",
+    "vault-firewall",
+    "private-vault",
+)
+MISTAKES_EXPORT = ("no-identity", "no-role", "storage-firewall", "lrs", "failed-over", "other-subscription")
+
 sim_app = typer.Typer(
     help="Drive the simulated Azure (its state file: $FHIRDR_SIM or the state directory).", no_args_is_help=True
 )
@@ -44,6 +57,12 @@ def init(
     replication_lag: float = typer.Option(
         1.5, "--replication-lag", min=0, help="Seconds a secondary region is behind the write region."
     ),
+    cmk: bool = typer.Option(False, "--cmk", help="Give the service a customer-managed key in a key vault."),
+    export: bool = typer.Option(False, "--export", help="Configure $export to a storage account."),
+    iomt: bool = typer.Option(False, "--iomt", help="Add an IoMT connector with a connection."),
+    mistake: list[str] = typer.Option(
+        [], "--mistake", help="Build in a typical mistake (repeatable); `fhirdr sim init --mistake help` lists them."
+    ),
     force: bool = typer.Option(False, "--force", help="Rebuild the world and rewrite the target file."),
 ) -> None:
     """Build a two-region world: a FHIR service in westus2 with Private Link; westcentralus empty."""
@@ -55,6 +74,12 @@ def init(
     terminal = settings.terminal
     path = settings.sim_path
     target_file = settings.target_file_for_writing()
+    from fhirdr.sim.world import MISTAKES
+
+    unknown = [m for m in mistake if m not in MISTAKES]
+    if unknown:
+        listing = "; ".join(f"{name}: {what}" for name, what in MISTAKES.items())
+        raise BadInputError(f"--mistake {unknown[0]!r} is not known", hint=listing)
     if kind not in ("managed", "backing"):
         raise BadInputError(f"--kind {kind!r} is not a target kind", hint="use managed or backing")
     spec = WorldSpec(
@@ -65,6 +90,10 @@ def init(
         data_gb=data_gb,
         detection_delay_minutes=detection_delay,
         replication_lag_ms=int(replication_lag * 1000),
+        cmk=cmk or any(m in MISTAKES_CMK for m in mistake),
+        export=export or any(m in MISTAKES_EXPORT for m in mistake),
+        iomt=iomt,
+        mistakes=tuple(mistake),
     )
     parse_target(target_for(spec), "--service-name")  # bad names are refused before anything is written
     if Store(path).exists() and not force:

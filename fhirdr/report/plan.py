@@ -15,6 +15,7 @@ STATUS_LABELS = {
     "blocked": ("needs a person", "red"),
     "refused": ("refused", "red"),
     "waiting": ("waiting", "cyan"),
+    "warning": ("warning", "yellow"),
     "instruction": ("instruction", "cyan"),
     "applied": ("changed", "green"),
     "failed": ("failed", "red"),
@@ -37,7 +38,48 @@ def plan_document(
         "status": outcome.status,
         "pending_changes": outcome.pending_changes,
         "steps": [r.to_dict() for r in outcome.results],
+        "findings": [finding for r in outcome.results for finding in _findings(r.to_dict())],
     }
+
+
+FINDING_STATUS = {"in-sync": "ok", "applied": "ok", "warning": "warning", "instruction": "info", "skipped": "ok"}
+
+
+def _findings(step: dict[str, Any]) -> list[dict[str, Any]]:
+    """A check's view of a step: ok / warning / fail, what was observed, what to do, the article section."""
+    status = FINDING_STATUS.get(step["status"], "fail")
+    base = {"check": step["id"], "title": step["title"], "observed": step["observed"], "section": step["section"]}
+    if not step["changes"]:
+        todo = step["observed"] if status == "info" else ""
+        return [{**base, "status": status, "action": todo, "fixable": False}]
+    return [
+        {
+            **base,
+            "status": "warning" if change.get("severity") == "warning" else status,
+            "action": change["summary"],
+            "fixable": change["fixable"],
+        }
+        for change in step["changes"]
+    ]
+
+
+def findings_table(document: dict[str, Any]) -> Table:
+    colours = {"ok": "green", "warning": "yellow", "fail": "red", "info": "cyan"}
+    table = Table(title=f"{document['title']} — {document['service']}", title_justify="left")
+    for column in ("check", "status", "observed", "what to do", "section"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("check", "status"))
+    prefix = f"{document['runbook']}."
+    for item in document["findings"]:
+        name = item["check"][len(prefix) :] if item["check"].startswith(prefix) else item["check"]
+        colour = colours.get(item["status"], "white")
+        table.add_row(
+            name,
+            f"[{colour}]{item['status']}[/]",
+            item["observed"] if item["status"] != "info" else "",
+            item["action"],
+            item["section"],
+        )
+    return table
 
 
 def plan_table(document: dict[str, Any]) -> Table:

@@ -73,12 +73,16 @@ class Runner:
         observers: list[Observer] | None = None,
         wait_timeout: float | None = None,
         poll_interval: float = 60.0,
+        stop_on_blocked: bool = True,
     ) -> None:
         self.runbook = runbook
         self.ctx = ctx
         self.observers = list(observers or [])
         self.wait_timeout = wait_timeout
         self.poll_interval = poll_interval
+        # Checks of independent settings go on past a finding a person must fix; runbooks whose steps
+        # build on each other stop there.
+        self.stop_on_blocked = stop_on_blocked
         impls = registry()
         self.steps: list[tuple[StepSpec, Step]] = [(spec, impls[spec.uses](ctx, **spec.args)) for spec in runbook.steps]
 
@@ -142,6 +146,8 @@ class Runner:
                     continue
                 result = self._apply_step(spec, step)
                 results.append(result)
+                if result.status == "blocked" and not self.stop_on_blocked:
+                    continue
                 if result.status in ("blocked", "failed", "waiting", "refused"):
                     status = result.status
                     break
@@ -167,9 +173,18 @@ class Runner:
             with azure_errors(f"reading the facts of {spec.id}"):
                 facts = step.facts()
             changes = step.plan(facts)
+            warnings = [c for c in changes if c.severity == "warning"]
+            changes = [c for c in changes if c.severity != "warning"]
             if not changes:
-                self.emit("step.verified", step=spec.id, changes=[], duration_s=_since(started))
-                return StepResult(spec, "in-sync", step.observe(facts), duration=time.monotonic() - started)
+                self.emit(
+                    "step.verified",
+                    step=spec.id,
+                    changes=[],
+                    warnings=[c.to_dict() for c in warnings],
+                    duration_s=_since(started),
+                )
+                status = "warning" if warnings else "in-sync"
+                return StepResult(spec, status, step.observe(facts), warnings, duration=time.monotonic() - started)
             refused = [c for c in changes if c.action == REFUSE]
             if refused:
                 self.emit("step.refused", step=spec.id, changes=[c.to_dict() for c in refused])
@@ -234,7 +249,7 @@ class Runner:
             with azure_errors("verifying"):
                 facts = step.facts()
             observed = step.observe(facts)
-            return [c for c in step.plan(facts) if c.action != OVERRIDE]
+            return [c for c in step.plan(facts) if c.action != OVERRIDE and c.severity != "warning"]
 
         retrying = Retrying(
             stop=stop_after_attempt(VERIFY_ATTEMPTS),
@@ -254,6 +269,8 @@ def _status_of(step: Step, changes: list[Change]) -> str:
         return "instruction"
     if not changes:
         return "in-sync"
+    if all(c.severity == "warning" for c in changes):
+        return "warning"
     if any(c.action == REFUSE for c in changes):
         return "refused"
     if any(not c.fixable and c.action != WAIT for c in changes):

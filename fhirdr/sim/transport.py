@@ -19,6 +19,7 @@ from azure.core.utils import CaseInsensitiveDict
 from fhirdr.errors import SimNotInitialisedError
 from fhirdr.sim.exceptions import ArmError
 from fhirdr.sim.fhir import FHIR_SUFFIX
+from fhirdr.sim.graph import GRAPH_HOST
 from fhirdr.sim.router import ARM, Request, Response, advance_operations_of, error_response, parse_request
 from fhirdr.sim.store import Store
 
@@ -126,8 +127,15 @@ class SimTransport(HttpTransport):
         if self.latency:
             time.sleep(self.latency)
         url = str(request.url)
-        if urlsplit(url).hostname and urlsplit(url).hostname.endswith(FHIR_SUFFIX):
+        host = urlsplit(url).hostname or ""
+        if host.endswith(FHIR_SUFFIX):
             return self._send_fhir(request, url)
+        if host == GRAPH_HOST:
+            from fhirdr.sim import graph
+
+            with self.store.transaction():
+                answer = graph.handle(self.store, request.method, url)
+            return SimResponse(request, answer.status, {"Content-Type": "application/json"}, answer.encoded())
         if not url.lower().startswith(ARM):
             raise ServiceRequestError(f"the simulated Azure does not answer {url.split('?')[0]}")
         content = getattr(request, "content", None)

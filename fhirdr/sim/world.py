@@ -8,16 +8,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fhirdr.sim.graph import service_principal_object_id
+from fhirdr.sim.providers.authorization import ASSIGNMENT_TYPE
 from fhirdr.sim.providers.cosmosdb import ACCOUNT_TYPE, DEFAULT_LAG_MS, account_body, put_throughput, replication_key
-from fhirdr.sim.providers.healthcareapis import CONNECTION_TYPE, SERVICE_TYPE, dr_state_key
+from fhirdr.sim.providers.healthcareapis import CONNECTION_TYPE, SERVICE_TYPE, dr_state_key, put_iomt
+from fhirdr.sim.providers.keyvault import KEY_TYPE, VAULT_TYPE, key_body, vault_body
 from fhirdr.sim.providers.network import PRIVATE_ENDPOINT_TYPE, put_vnet
 from fhirdr.sim.providers.privatedns import put_link, put_record, put_zone
 from fhirdr.sim.providers.resources import create_group
+from fhirdr.sim.providers.storage import ACCOUNT_TYPE as STORAGE_TYPE
+from fhirdr.sim.providers.storage import account_body as storage_body
 from fhirdr.sim.providers.subscriptions import display_name
 from fhirdr.sim.providers.trafficmanager import new_profile, put_endpoint
 from fhirdr.sim.router import DEFAULT_PAGE_SIZE
 from fhirdr.sim.store import Store
 from fhirdr.target import PRIVATE_DNS_ZONE
+
+COSMOS_APP = "a232010e-820c-4083-83bb-3ace5fc29d0b"
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,10 @@ class WorldSpec:
     detection_delay_minutes: float = 10.0
     replication_lag_ms: int = DEFAULT_LAG_MS
     dr_enabled: bool = False  # build the world with DR already on (what `fhirdr --sim drill` starts from)
+    cmk: bool = False  # a customer-managed key in a key vault
+    export: bool = False  # $export to a storage account
+    iomt: bool = False  # an IoMT connector with connections
+    mistakes: tuple[str, ...] = ()  # typical mistakes to build in (see MISTAKES)
     offer_throughput: int = 1000
     cosmos_throughput: int | None = None  # None: the same as the service's (parity)
 
@@ -238,6 +249,161 @@ def _populate(store: Store, spec: WorldSpec) -> None:
         _populate_backing(store, spec, gid)
     if spec.dr_enabled:
         _enable_dr(store, spec, gid)
+    service_id = f"{gid}/providers/Microsoft.HealthcareApis/services/{spec.service}"
+    if spec.cmk:
+        _populate_cmk(store, spec, gid, service_id)
+    if spec.export:
+        _populate_export(store, spec, gid, service_id)
+    if spec.iomt:
+        put_iomt(
+            store,
+            service_id,
+            "iomt-ingest",
+            spec.primary_region,
+            _iso(store.now() - 86400),
+            [("devices-eventhub", _iso(store.now() - 86400))],
+        )
+
+
+MISTAKES = {
+    "no-purge-protection": "the key vault has purge protection off",
+    "no-soft-delete": "the key vault has soft delete off",
+    "no-access-policy": "Azure Cosmos DB may only get the key (no wrap/unwrap)",
+    "rbac-vault": "the vault uses Azure RBAC and Azure Cosmos DB has no role on it",
+    "small-key": "the key is RSA 2048",
+    "expired-key": "the key expired yesterday",
+    "disabled-key": "the key is disabled",
+    "vault-firewall": "the vault denies by default without trusted Microsoft services",
+    "private-vault": "the vault only accepts private endpoints",
+    "no-identity": "the service's managed identity is off",
+    "no-role": "the identity has no Storage Blob Data Contributor role",
+    "storage-firewall": "the storage account denies by default without trusted Microsoft services",
+    "lrs": "the storage account is LRS",
+    "failed-over": "the storage account was geo-failed over and is now LRS",
+    "other-subscription": "the export storage account is not in the service's subscription",
+}
+
+
+def _iso(seconds: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _tenant(spec: WorldSpec) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, spec.seed + "/tenant"))
+
+
+def _update_service(store: Store, service_id: str, change: Any) -> None:
+    service = store.get(service_id)
+    assert service is not None
+    change(service.body)
+    store.put(service.id, service.type, service.id.split("/providers/")[0], service.body)
+
+
+def _populate_cmk(store: Store, spec: WorldSpec, gid: str, service_id: str) -> None:
+    mistakes = set(spec.mistakes)
+    vault = f"{spec.service}-kv"
+    vault_id = f"{gid}/providers/Microsoft.KeyVault/vaults/{vault}"
+    props: dict[str, Any] = {"enableSoftDelete": "no-soft-delete" not in mistakes}
+    if "no-purge-protection" not in mistakes and "no-soft-delete" not in mistakes:
+        props["enablePurgeProtection"] = True
+    if "rbac-vault" in mistakes:
+        props["enableRbacAuthorization"] = True
+    if "vault-firewall" in mistakes:
+        props["networkAcls"] = {"bypass": "None", "defaultAction": "Deny", "ipRules": [], "virtualNetworkRules": []}
+    if "private-vault" in mistakes:
+        props["publicNetworkAccess"] = "Disabled"
+    body = vault_body(vault_id, vault, spec.primary_region, _tenant(spec), **props)
+    if "rbac-vault" not in mistakes:
+        keys = ["get"] if "no-access-policy" in mistakes else ["get", "wrapKey", "unwrapKey"]
+        body["properties"]["accessPolicies"] = [
+            {
+                "tenantId": _tenant(spec),
+                "objectId": service_principal_object_id(store, COSMOS_APP),
+                "permissions": {"keys": keys, "secrets": [], "certificates": []},
+            }
+        ]
+    store.put(vault_id, VAULT_TYPE, gid, body)
+    now = int(store.now())
+    expires = now - 86400 if "expired-key" in mistakes else now + 365 * 86400
+    key = key_body(
+        vault_id,
+        vault,
+        "fhir-cmk",
+        spec.primary_region,
+        2048 if "small-key" in mistakes else 3072,
+        "disabled-key" not in mistakes,
+        expires,
+        now - 30 * 86400,
+    )
+    store.put(key["id"], KEY_TYPE, vault_id, key)
+    _update_service(
+        store,
+        service_id,
+        lambda b: b["properties"]["cosmosDbConfiguration"].update(
+            {"keyVaultKeyUri": f"https://{vault}.vault.azure.net/keys/fhir-cmk"}
+        ),
+    )
+
+
+def _populate_export(store: Store, spec: WorldSpec, gid: str, service_id: str) -> None:
+    mistakes = set(spec.mistakes)
+    name = "".join(ch for ch in f"{spec.service}exports" if ch.isalnum())[:24]
+    account_id = f"{gid}/providers/Microsoft.Storage/storageAccounts/{name}"
+    sku = "Standard_LRS" if {"lrs", "failed-over"} & mistakes else "Standard_GRS"
+    extra: dict[str, Any] = {}
+    if "failed-over" in mistakes:
+        extra["lastGeoFailoverTime"] = _iso(store.now() - 7 * 86400)
+    if "storage-firewall" in mistakes:
+        extra["networkAcls"] = {
+            "bypass": "None",
+            "defaultAction": "Deny",
+            "ipRules": [],
+            "virtualNetworkRules": [],
+            "resourceAccessRules": [],
+        }
+    store.put(
+        account_id,
+        STORAGE_TYPE,
+        gid,
+        storage_body(account_id, name, spec.primary_region, spec.secondary_region, sku, **extra),
+    )
+    principal = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{spec.seed}/identity/{spec.service}"))
+    identity = (
+        {"type": "None"}
+        if "no-identity" in mistakes
+        else {"type": "SystemAssigned", "principalId": principal, "tenantId": _tenant(spec)}
+    )
+    exported = "fhirexternalacct" if "other-subscription" in mistakes else name
+
+    def configure(body: dict[str, Any]) -> None:
+        body["identity"] = identity
+        body["properties"]["exportConfiguration"] = {"storageAccountName": exported}
+
+    _update_service(store, service_id, configure)
+    if "no-role" not in mistakes and "no-identity" not in mistakes:
+        role = (
+            f"/subscriptions/{spec.subscription}/providers/Microsoft.Authorization/roleDefinitions/"
+            "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+        )
+        assignment_id = f"{account_id}/providers/Microsoft.Authorization/roleAssignments/{store.new_uuid()}"
+        store.put(
+            assignment_id,
+            ASSIGNMENT_TYPE,
+            account_id,
+            {
+                "id": assignment_id,
+                "name": assignment_id.rsplit("/", 1)[-1],
+                "type": ASSIGNMENT_TYPE,
+                "properties": {
+                    "roleDefinitionId": role,
+                    "principalId": principal,
+                    "principalType": "ServicePrincipal",
+                    "scope": account_id,
+                },
+            },
+        )
 
 
 def _enable_dr(store: Store, spec: WorldSpec, gid: str) -> None:
@@ -333,6 +499,12 @@ def target_for(spec: WorldSpec) -> dict[str, Any]:
             "language": "en-US",
         },
     }
+    if spec.cmk:
+        target["cmk"] = {"key_vault": f"{spec.service}-kv", "key_name": "fhir-cmk"}
+    if spec.export:
+        target["export"] = {"storage_account": "".join(ch for ch in f"{spec.service}exports" if ch.isalnum())[:24]}
+    if spec.iomt:
+        target["iomt"] = {"connectors": ["iomt-ingest"]}
     if spec.kind == "backing":
         target["backing"] = {
             "cosmos_account": spec.cosmos_account,

@@ -31,6 +31,8 @@ class Change:
     summary: str
     data: dict[str, Any] = field(default_factory=dict)
     fixable: bool = True
+    # "fail" makes a check fail; "warning" is reported and never fails a run or gets applied.
+    severity: str = "fail"
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

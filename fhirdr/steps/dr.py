@@ -116,9 +116,33 @@ def readiness(step: Step) -> dict[str, dict[str, str]]:
             )
         except FhirdrError as exc:
             summary["private_link"] = {"status": "error", "summary": exc.message}
-    for area, command in (("cmk", "check-cmk"), ("export", "check-export"), ("iomt", "check-iomt")):
-        summary[area] = {"status": "not-checked", "summary": f"`fhirdr {command}` is not available yet"}
+    for area, command, configured in (
+        ("cmk", "check-cmk", "cmk.configured"),
+        ("export", "check-export", "export.configured"),
+        ("iomt", "check-iomt", "iomt.connectors"),
+    ):
+        summary[area] = _check_summary(step, area, command, configured)
     return summary
+
+
+def _check_summary(step: Step, runbook: str, command: str, configured_step: str) -> dict[str, str]:
+    from fhirdr.runbook.loader import load_runbook, shipped_runbook
+    from fhirdr.runbook.runner import Runner
+
+    try:
+        outcome = Runner(load_runbook(shipped_runbook(runbook)), step.ctx).plan()
+    except FhirdrError as exc:
+        return {"status": "error", "summary": exc.message}
+    first = next(r for r in outcome.results if r.spec.id == configured_step)
+    if first.observed.startswith(("no customer-managed key", "$export is not configured", "no IoMT connectors")):
+        return {"status": "not-configured", "summary": first.observed}
+    failing = [r.spec.id.split(".", 1)[1] for r in outcome.results if r.status in ("changes", "blocked")]
+    warnings = [r.spec.id.split(".", 1)[1] for r in outcome.results if r.status == "warning"]
+    if failing:
+        return {"status": "findings", "summary": f"failing: {', '.join(failing)} (fhirdr {command})"}
+    if warnings:
+        return {"status": "ok", "summary": f"warnings: {', '.join(warnings)} (fhirdr {command})"}
+    return {"status": "ok", "summary": "in place"}
 
 
 class Readiness(Step):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 
 def test_sim_init_builds_the_world_and_writes_the_target(cli, isolated):
     result = cli("sim", "init")
@@ -88,13 +86,6 @@ def test_help_lists_every_command(cli):
         "sim",
     ):
         assert command in result.stdout
-
-
-@pytest.mark.parametrize("command", ["check-cmk", "check-export", "check-iomt"])
-def test_commands_not_built_yet_say_so_and_exit_2(cli, command):
-    result = cli(command, "--anything")
-    assert result.exit_code == 2
-    assert "not available in this version yet" in result.stderr
 
 
 def test_unknown_option_is_a_usage_error(cli):

@@ -59,6 +59,7 @@ def _runner(state: dict[str, Any], *steps: tuple[str, dict[str, Any]]) -> tuple[
     runner = Runner.__new__(Runner)
     events: list[dict] = []
     runner.runbook, runner.ctx, runner.observers = runbook, ctx, [events.append]
+    runner.wait_timeout, runner.poll_interval, runner.stop_on_blocked = None, 60.0, True
     runner.steps = [(spec, Switch(ctx, state, key, **opts)) for spec, (key, opts) in zip(specs, steps, strict=True)]
     return runner, events, clock
 
@@ -139,3 +140,12 @@ def test_run_ids_are_checked_before_they_become_paths():
 
     with pytest.raises(BadInputError):
         read_journal("../../etc/passwd")
+
+
+def test_independent_checks_go_on_past_a_finding_a_person_must_fix():
+    state: dict[str, Any] = {}
+    runner, _, _ = _runner(state, ("a", {"fixable": False}), ("b", {}))
+    runner.stop_on_blocked = False
+    outcome = runner.apply()
+    assert [r.status for r in outcome.results] == ["blocked", "applied"]
+    assert state == {"b": True, "b-lag": 0}

@@ -7,21 +7,25 @@ from fhirdr.sim.router import Router
 
 def build_router() -> Router:
     from fhirdr.sim.providers import (
+        authorization,
         cosmosdb,
         healthcareapis,
+        keyvault,
         monitor,
         network,
         privatedns,
         resources,
+        storage,
         subscriptions,
         support,
         trafficmanager,
     )
 
     router = Router()
-    # monitor first: its pattern matches any resource id followed by /providers/Microsoft.Insights/metrics.
+    # monitor and authorization first: their patterns take any resource id as a prefix.
     for provider in (
         monitor,
+        authorization,
         subscriptions,
         resources,
         network,
@@ -30,6 +34,8 @@ def build_router() -> Router:
         cosmosdb,
         trafficmanager,
         support,
+        keyvault,
+        storage,
     ):
         provider.register(router)
     return router

@@ -151,8 +151,76 @@ def _operation(request: Request) -> Response:
     return poll_operation(request, request.params["op"])
 
 
+IOMT_TYPE = "Microsoft.HealthcareApis/services/iomtconnectors"
+IOMT_CONNECTION_TYPE = "Microsoft.HealthcareApis/services/iomtconnectors/connections"
+IOMT = SERVICE + r"/iomtconnectors/(?P<connector>[^/]+)"
+
+
+def put_iomt(
+    store: Store, service_id: str, name: str, location: str, created: str, connections: list[tuple[str, str]]
+) -> None:
+    """An IoMT connector (preview; not in the public specs) and its connections (name, creation time)."""
+    connector_id = f"{service_id}/iomtconnectors/{name}"
+    store.put(
+        connector_id,
+        IOMT_TYPE,
+        service_id,
+        {
+            "id": connector_id,
+            "name": name,
+            "type": IOMT_TYPE,
+            "location": location,
+            "systemData": {"createdAt": created},
+            "properties": {
+                "provisioningState": "Succeeded",
+                "serviceConfiguration": {"resourceIdentityResolutionType": "Create"},
+            },
+        },
+    )
+    for connection, when in connections:
+        connection_id = f"{connector_id}/connections/{connection}"
+        store.put(
+            connection_id,
+            IOMT_CONNECTION_TYPE,
+            connector_id,
+            {
+                "id": connection_id,
+                "name": connection,
+                "type": IOMT_CONNECTION_TYPE,
+                "location": location,
+                "systemData": {"createdAt": when},
+                "properties": {"provisioningState": "Succeeded"},
+            },
+        )
+
+
+def _iomt_id(request: Request) -> str:
+    return f"{_require_service(request)['id']}/iomtconnectors"
+
+
+def _list_iomt(request: Request) -> Response:
+    return Response(
+        200, {"value": [c.body for c in request.store.children(_require_service(request)["id"], IOMT_TYPE)]}
+    )
+
+
+def _get_iomt(request: Request) -> Response:
+    stored = request.store.get(f"{_iomt_id(request)}/{request.params['connector']}")
+    if stored is None:
+        raise NotFound(f"IoMT connector '{request.params['connector']}' was not found.")
+    return Response(200, stored.body)
+
+
+def _list_iomt_connections(request: Request) -> Response:
+    parent = f"{_iomt_id(request)}/{request.params['connector']}"
+    return Response(200, {"value": [c.body for c in request.store.children(parent, IOMT_CONNECTION_TYPE)]})
+
+
 def register(router: Router) -> None:
     router.add(SERVICE, GET=_get_service, PUT=_put_service)
+    router.add(SERVICE + r"/iomtconnectors", GET=_list_iomt)
+    router.add(IOMT, GET=_get_iomt)
+    router.add(IOMT + r"/connections", GET=_list_iomt_connections)
     router.add(RG + r"/providers/Microsoft\.HealthcareApis/services", GET=_list_services)
     router.add(CONNECTION, GET=_get_connection, PUT=_put_connection)
     router.add(SERVICE + r"/privateEndpointConnections", GET=_list_connections)

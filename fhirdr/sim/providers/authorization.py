@@ -1,0 +1,93 @@
+"""Microsoft.Authorization: built-in role definitions and role assignments at any scope."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fhirdr.sim.exceptions import ArmError, InvalidRequestContent, NotFound
+from fhirdr.sim.router import Request, Response, Router, paged
+
+ASSIGNMENT_TYPE = "Microsoft.Authorization/roleAssignments"
+BUILT_IN_ROLES = {
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
+    "e147488a-f6f5-4113-8e2d-b22465e65bf6": "Key Vault Crypto Service Encryption User",
+    "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
+    "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
+}
+SCOPE = r"(?P<scope>(?:/subscriptions/[^/]+)(?:/.*?)?)/providers/Microsoft\.Authorization"
+
+
+def _definition(sub: str, role_id: str) -> dict[str, Any]:
+    return {
+        "id": f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{role_id}",
+        "name": role_id,
+        "type": "Microsoft.Authorization/roleDefinitions",
+        "properties": {
+            "roleName": BUILT_IN_ROLES[role_id],
+            "type": "BuiltInRole",
+            "permissions": [],
+            "assignableScopes": ["/"],
+        },
+    }
+
+
+def _subscription(scope: str) -> str:
+    return scope.strip("/").split("/")[1]
+
+
+def _list_definitions(request: Request) -> Response:
+    sub = _subscription(request.params["scope"])
+    match = re.search(r"roleName\s+eq\s+'([^']+)'", request.query.get("$filter", ""), re.IGNORECASE)
+    roles = [r for r, name in BUILT_IN_ROLES.items() if not match or name.lower() == match.group(1).lower()]
+    return Response(200, {"value": [_definition(sub, r) for r in roles]})
+
+
+def _put_assignment(request: Request) -> Response:
+    scope = request.params["scope"]
+    if request.store.get(scope) is None and scope.count("/") > 2:
+        raise NotFound(f"The scope '{scope}' does not exist.")
+    props = request.json_body().get("properties") or {}
+    role, principal = props.get("roleDefinitionId"), props.get("principalId")
+    if not role or not principal:
+        raise InvalidRequestContent("roleDefinitionId and principalId are required.")
+    if role.rsplit("/", 1)[-1] not in BUILT_IN_ROLES:
+        raise ArmError(f"The role definition '{role}' does not exist.", code="RoleDefinitionDoesNotExist", status=404)
+    for existing in request.store.children(scope, ASSIGNMENT_TYPE):
+        p = existing.body["properties"]
+        if p["principalId"] == principal and p["roleDefinitionId"].lower() == role.lower():
+            raise ArmError("The role assignment already exists.", code="RoleAssignmentExists", status=409)
+    assignment_id = f"{scope}/providers/Microsoft.Authorization/roleAssignments/{request.params['name']}"
+    body = {
+        "id": assignment_id,
+        "name": request.params["name"],
+        "type": ASSIGNMENT_TYPE,
+        "properties": {
+            "roleDefinitionId": role,
+            "principalId": principal,
+            "principalType": props.get("principalType", "ServicePrincipal"),
+            "scope": scope,
+        },
+    }
+    request.store.put(assignment_id, ASSIGNMENT_TYPE, scope, body)
+    return Response(201, body)
+
+
+def _list_assignments(request: Request) -> Response:
+    scope = request.params["scope"].lower()
+    principal = re.search(r"principalId\s+eq\s+'([^']+)'", request.query.get("$filter", ""), re.IGNORECASE)
+    found = []
+    for assignment in request.store.by_type(ASSIGNMENT_TYPE):
+        at = assignment.body["properties"]["scope"].lower()
+        if not (scope == at or scope.startswith(at + "/")):
+            continue  # atScope(): assignments at this scope and above
+        if principal and assignment.body["properties"]["principalId"] != principal.group(1):
+            continue
+        found.append(assignment.body)
+    return paged(request, found)
+
+
+def register(router: Router) -> None:
+    router.add(SCOPE + r"/roleDefinitions", GET=_list_definitions)
+    router.add(SCOPE + r"/roleAssignments/(?P<name>[^/]+)", PUT=_put_assignment)
+    router.add(SCOPE + r"/roleAssignments", GET=_list_assignments)

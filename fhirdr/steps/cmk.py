@@ -1,0 +1,428 @@
+"""Checks (and safe fixes) for a customer-managed key: the article's CMK part of "configuration in DR"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+from fhirdr.azure.session import get_or_none
+from fhirdr.errors import TargetError
+from fhirdr.steps.base import Change, Step, text
+from fhirdr.steps.service import read_service
+
+COSMOS_APP_ID = "a232010e-820c-4083-83bb-3ace5fc29d0b"  # Azure Cosmos DB first-party application (public cloud)
+CRYPTO_USER_ROLE = "Key Vault Crypto Service Encryption User"
+NEEDED_KEY_PERMISSIONS = ("get", "wrapKey", "unwrapKey")
+CROSS_TENANT_REGIONS = ("brazilsouth", "eastasia", "southeastasia")
+MIN_KEY_SIZE = 3072
+
+
+@dataclass
+class KeyRef:
+    vault: str
+    key: str
+    uri: str
+
+
+def key_ref(service: Any) -> KeyRef | None:
+    config = service.properties.cosmos_db_configuration
+    uri = config.key_vault_key_uri if config else None
+    if not uri:
+        return None
+    parts = urlsplit(uri)
+    path = [p for p in parts.path.split("/") if p]
+    return KeyRef((parts.hostname or "").split(".")[0], path[1] if len(path) > 1 else "", uri)
+
+
+def _vault_group(step: Step) -> str:
+    return step.ctx.options.get("vault_resource_group") or step.ctx.target.resource_group
+
+
+@dataclass
+class CmkFacts:
+    ref: KeyRef | None
+    vault: Any | None = None
+    key: Any | None = None
+    service: Any | None = None
+
+
+def read_cmk(step: Step, with_key: bool = False) -> CmkFacts:
+    service = read_service(step)
+    ref = key_ref(service)
+    if ref is None:
+        return CmkFacts(None, service=service)
+    vaults = step.ctx.azure.key_vault()
+    vault = get_or_none(vaults.vaults.get, _vault_group(step), ref.vault)
+    key = get_or_none(vaults.keys.get, _vault_group(step), ref.vault, ref.key) if with_key and vault else None
+    return CmkFacts(ref, vault, key, service)
+
+
+NOT_APPLICABLE = "not applicable: the service uses a Microsoft-managed key"
+
+
+class Configured(Step):
+    """Whether the service uses a customer-managed key at all."""
+
+    uses = "cmk.configured"
+
+    def facts(self) -> CmkFacts:
+        return read_cmk(self)
+
+    def observe(self, facts: CmkFacts) -> str:
+        return f"key {facts.ref.uri}" if facts.ref else "no customer-managed key (Microsoft-managed key)"
+
+    def plan(self, facts: CmkFacts) -> list[Change]:
+        return []
+
+
+class VaultRecovery(Step):
+    """The key vault exists; soft delete and purge protection are on (turning them on cannot be undone)."""
+
+    uses = "cmk.vault-recovery"
+
+    def facts(self) -> CmkFacts:
+        return read_cmk(self)
+
+    def observe(self, facts: CmkFacts) -> str:
+        if facts.ref is None:
+            return NOT_APPLICABLE
+        if facts.vault is None:
+            return f"vault {facts.ref.vault} not found"
+        p = facts.vault.properties
+        return (
+            f"{facts.vault.name}: soft delete {'on' if p.enable_soft_delete else 'off'}, purge protection "
+            f"{'on' if p.enable_purge_protection else 'off'}"
+        )
+
+    def plan(self, facts: CmkFacts) -> list[Change]:
+        if facts.ref is None:
+            return []
+        if facts.vault is None:
+            return [
+                Change(
+                    "fix-vault",
+                    facts.ref.vault,
+                    f"key vault {facts.ref.vault} is not reachable in resource "
+                    f"group {_vault_group(self)}: the service cannot reach its key",
+                    fixable=False,
+                )
+            ]
+        p = facts.vault.properties
+        missing = [
+            name
+            for name, on in (("soft delete", p.enable_soft_delete), ("purge protection", p.enable_purge_protection))
+            if not on
+        ]
+        if not missing:
+            return []
+        allowed = bool(self.ctx.options.get("allow_irreversible"))
+        summary = f"turn on {' and '.join(missing)} for {facts.vault.name} (permanent: cannot be turned off)"
+        if not allowed:
+            summary += "; confirm with --enable-purge-protection"
+        return [Change("enable-recovery", facts.vault.id, summary, {"irreversible": True}, fixable=allowed)]
+
+    def apply(self, change: Change) -> None:
+        from azure.mgmt.keyvault.models import VaultPatchParameters, VaultPatchProperties
+
+        facts = read_cmk(self)
+        assert facts.ref is not None
+        self.ctx.azure.key_vault().vaults.update(
+            _vault_group(self),
+            facts.ref.vault,
+            VaultPatchParameters(
+                properties=VaultPatchProperties(enable_soft_delete=True, enable_purge_protection=True)
+            ),
+        )
+
+
+class VaultNetwork(Step):
+    """The vault lets the service through: public access, or trusted Microsoft services through its firewall."""
+
+    uses = "cmk.vault-network"
+
+    def facts(self) -> CmkFacts:
+        return read_cmk(self)
+
+    def observe(self, facts: CmkFacts) -> str:
+        if facts.ref is None or facts.vault is None:
+            return NOT_APPLICABLE if facts.ref is None else "vault not found"
+        p = facts.vault.properties
+        acls = p.network_acls
+        return (
+            f"public network access {text(p.public_network_access) or 'Enabled'}, default action "
+            f"{text(acls.default_action) if acls else 'Allow'}, bypass {text(acls.bypass) if acls else '-'}"
+        )
+
+    def plan(self, facts: CmkFacts) -> list[Change]:
+        if facts.ref is None or facts.vault is None:
+            return []
+        p = facts.vault.properties
+        if text(p.public_network_access) == "Disabled":
+            return [
+                Change(
+                    "unsupported",
+                    facts.vault.id,
+                    "the vault only accepts private endpoints, which the "
+                    "service's CMK does not support: allow public access with trusted Microsoft services",
+                    fixable=False,
+                )
+            ]
+        acls = p.network_acls
+        if acls and text(acls.default_action) == "Deny" and text(acls.bypass) != "AzureServices":
+            return [
+                Change(
+                    "allow-trusted-services",
+                    facts.vault.id,
+                    f"let trusted Microsoft services through the firewall of {facts.vault.name} (bypass AzureServices)",
+                )
+            ]
+        return []
+
+    def apply(self, change: Change) -> None:
+        from azure.mgmt.keyvault.models import NetworkRuleSet, VaultPatchParameters, VaultPatchProperties
+
+        facts = read_cmk(self)
+        assert facts.ref is not None and facts.vault is not None
+        acls = facts.vault.properties.network_acls
+        rules = NetworkRuleSet(
+            bypass="AzureServices",
+            default_action=text(acls.default_action),
+            ip_rules=acls.ip_rules,
+            virtual_network_rules=acls.virtual_network_rules,
+        )
+        self.ctx.azure.key_vault().vaults.update(
+            _vault_group(self),
+            facts.ref.vault,
+            VaultPatchParameters(properties=VaultPatchProperties(network_acls=rules)),
+        )
+
+
+class Key(Step):
+    """The key exists, is enabled, has not expired, and is RSA of at least 3072 bits (smaller: a warning)."""
+
+    uses = "cmk.key"
+
+    def facts(self) -> CmkFacts:
+        return read_cmk(self, with_key=True)
+
+    def observe(self, facts: CmkFacts) -> str:
+        if facts.ref is None or facts.vault is None:
+            return NOT_APPLICABLE if facts.ref is None else "vault not found"
+        if facts.key is None:
+            return f"key {facts.ref.key} not found"
+        p = facts.key.properties if hasattr(facts.key, "properties") and facts.key.properties else facts.key
+        attributes = p.attributes
+        expires = _when(attributes.expires if attributes else None)
+        return (
+            f"{facts.key.name}: {text(p.kty)} {p.key_size} bits, "
+            f"{'enabled' if attributes and attributes.enabled else 'disabled'}, expires {expires or 'never'}"
+        )
+
+    def plan(self, facts: CmkFacts) -> list[Change]:
+        if facts.ref is None or facts.vault is None:
+            return []
+        if facts.key is None:
+            return [
+                Change(
+                    "fix-key", facts.ref.key, f"key {facts.ref.key} does not exist in {facts.ref.vault}", fixable=False
+                )
+            ]
+        p = facts.key.properties if hasattr(facts.key, "properties") and facts.key.properties else facts.key
+        changes = []
+        attributes = p.attributes
+        if attributes is not None and attributes.enabled is False:
+            changes.append(Change("fix-key", facts.key.id, f"key {facts.key.name} is disabled", fixable=False))
+        expires = attributes.expires if attributes else None
+        if expires is not None and _epoch(expires) <= self.ctx.azure.now():
+            changes.append(
+                Change(
+                    "fix-key",
+                    facts.key.id,
+                    f"key {facts.key.name} expired on {_when(expires)}: rotate it",
+                    fixable=False,
+                )
+            )
+        if not text(p.kty).startswith("RSA"):
+            changes.append(Change("fix-key", facts.key.id, f"key type {text(p.kty)} is not RSA", fixable=False))
+        elif (p.key_size or 0) < MIN_KEY_SIZE:
+            changes.append(
+                Change(
+                    "key-size",
+                    facts.key.id,
+                    f"RSA {p.key_size} bits; {MIN_KEY_SIZE} or more is advised (rotate to a larger key)",
+                    fixable=False,
+                    severity="warning",
+                )
+            )
+        return changes
+
+
+@dataclass
+class AccessFacts:
+    ref: KeyRef | None
+    vault: Any | None
+    principal: str | None
+    permissions: set[str]
+    rbac: bool
+    has_role: bool
+
+
+class CosmosAccess(Step):
+    """The Azure Cosmos DB first-party principal can get, wrap and unwrap the key (policies or RBAC)."""
+
+    uses = "cmk.cosmos-access"
+
+    def facts(self) -> AccessFacts:
+        facts = read_cmk(self)
+        if facts.ref is None or facts.vault is None:
+            return AccessFacts(facts.ref, facts.vault, None, set(), False, False)
+        principal = self.ctx.azure.graph_object_id(COSMOS_APP_ID)
+        rbac = bool(facts.vault.properties.enable_rbac_authorization)
+        permissions: set[str] = set()
+        for policy in facts.vault.properties.access_policies or []:
+            if principal and policy.object_id == principal and policy.permissions:
+                permissions |= {text(p) for p in policy.permissions.get("keys") or []}  # .keys is the mapping method
+        has_role = False
+        if rbac and principal:
+            has_role = _has_role(self, facts.vault.id, principal, CRYPTO_USER_ROLE)
+        return AccessFacts(facts.ref, facts.vault, principal, permissions, rbac, has_role)
+
+    def observe(self, facts: AccessFacts) -> str:
+        if facts.ref is None or facts.vault is None:
+            return NOT_APPLICABLE if facts.ref is None else "vault not found"
+        if facts.rbac:
+            return f"Azure RBAC vault; {CRYPTO_USER_ROLE} for Azure Cosmos DB: {'yes' if facts.has_role else 'no'}"
+        return f"Azure Cosmos DB key permissions: {', '.join(sorted(facts.permissions)) or 'none'}"
+
+    def plan(self, facts: AccessFacts) -> list[Change]:
+        if facts.ref is None or facts.vault is None:
+            return []
+        if not facts.principal:
+            return [
+                Change(
+                    "fix-principal", COSMOS_APP_ID, "the Azure Cosmos DB principal is not in this tenant", fixable=False
+                )
+            ]
+        if facts.rbac:
+            if facts.has_role:
+                return []
+            return [
+                Change(
+                    "assign-role",
+                    facts.vault.id,
+                    f"assign {CRYPTO_USER_ROLE} on {facts.vault.name} to Azure Cosmos DB",
+                    {"principal": facts.principal},
+                )
+            ]
+        missing = [p for p in NEEDED_KEY_PERMISSIONS if p.lower() not in {x.lower() for x in facts.permissions}]
+        if not missing:
+            return []
+        return [
+            Change(
+                "add-access-policy",
+                facts.vault.id,
+                f"give Azure Cosmos DB {', '.join(missing)} on keys in {facts.vault.name}",
+                {"principal": facts.principal, "tenant": facts.vault.properties.tenant_id},
+            )
+        ]
+
+    def apply(self, change: Change) -> None:
+        facts = read_cmk(self)
+        assert facts.ref is not None and facts.vault is not None
+        if change.action == "assign-role":
+            assign_role(self, facts.vault.id, change.data["principal"], CRYPTO_USER_ROLE)
+            return
+        from azure.mgmt.keyvault.models import (
+            AccessPolicyEntry,
+            Permissions,
+            VaultAccessPolicyParameters,
+            VaultAccessPolicyProperties,
+        )
+
+        entry = AccessPolicyEntry(
+            tenant_id=change.data["tenant"],
+            object_id=change.data["principal"],
+            permissions=Permissions({"keys": list(NEEDED_KEY_PERMISSIONS)}),  # `keys` clashes with Mapping.keys
+        )
+        self.ctx.azure.key_vault().vaults.update_access_policy(
+            _vault_group(self),
+            facts.ref.vault,
+            "add",
+            VaultAccessPolicyParameters(properties=VaultAccessPolicyProperties(access_policies=[entry])),
+        )
+
+
+class CrossTenant(Step):
+    """Services in Brazil South, East Asia and Southeast Asia need a cross-tenant CMK application id."""
+
+    uses = "cmk.cross-tenant"
+
+    def facts(self) -> CmkFacts:
+        return read_cmk(self)
+
+    def observe(self, facts: CmkFacts) -> str:
+        if facts.ref is None:
+            return NOT_APPLICABLE
+        app = facts.service.properties.cosmos_db_configuration.cross_tenant_cmk_application_id
+        return f"region {facts.service.location}, cross-tenant application id {app or 'not set'}"
+
+    def plan(self, facts: CmkFacts) -> list[Change]:
+        if facts.ref is None:
+            return []
+        region = "".join(facts.service.location.split()).lower()
+        app = facts.service.properties.cosmos_db_configuration.cross_tenant_cmk_application_id
+        if region in CROSS_TENANT_REGIONS and not app:
+            return [
+                Change(
+                    "fix-service",
+                    facts.service.id,
+                    f"{region} needs crossTenantCmkApplicationId; it is set when the service is created",
+                    fixable=False,
+                )
+            ]
+        return []
+
+
+def _has_role(step: Step, scope: str, principal: str, role: str) -> bool:
+    auth = step.ctx.azure.authorization()
+    role_ids = {d.id.lower() for d in auth.role_definitions.list(scope, filter=f"roleName eq '{role}'")}
+    for assignment in auth.role_assignments.list_for_scope(scope, filter=f"principalId eq '{principal}'"):
+        if (assignment.role_definition_id or "").lower() in role_ids:
+            return True
+    return False
+
+
+def assign_role(step: Step, scope: str, principal: str, role: str) -> None:
+    import uuid
+
+    from azure.mgmt.authorization.models import RoleAssignmentCreateParameters
+
+    auth = step.ctx.azure.authorization()
+    definition = next(iter(auth.role_definitions.list(scope, filter=f"roleName eq '{role}'")), None)
+    if definition is None:
+        raise TargetError(f"role '{role}' does not exist at {scope}")
+    name = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{scope.lower()}|{principal}|{definition.id.lower()}"))
+    auth.role_assignments.create(
+        scope,
+        name,
+        RoleAssignmentCreateParameters(
+            role_definition_id=definition.id, principal_id=principal, principal_type="ServicePrincipal"
+        ),
+    )
+
+
+def _epoch(value: Any) -> float:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return float(value)
+
+
+def _when(value: Any) -> str | None:
+    if value is None:
+        return None
+    return datetime.fromtimestamp(_epoch(value), timezone.utc).date().isoformat()
+
+
+STEPS = [Configured, VaultRecovery, VaultNetwork, Key, CosmosAccess, CrossTenant]
