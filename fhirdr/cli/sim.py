@@ -76,6 +76,10 @@ def init(
     target_file = settings.target_file_for_writing()
     from fhirdr.sim.world import MISTAKES
 
+    if "help" in mistake:
+        for name, what in MISTAKES.items():
+            settings.terminal.write_data(f"{name:22} {what}")
+        return
     unknown = [m for m in mistake if m not in MISTAKES]
     if unknown:
         listing = "; ".join(f"{name}: {what}" for name, what in MISTAKES.items())
