@@ -20,7 +20,7 @@ from fhirdr.sim.exceptions import (
     ResourceGroupNotFound,
     SubscriptionNotFound,
 )
-from fhirdr.sim.store import Store
+from fhirdr.sim.store import Store, StoredResource
 
 ARM = "https://management.azure.com"
 DEFAULT_PAGE_SIZE = 100
@@ -137,6 +137,17 @@ def require_group(request: Request) -> str:
     if request.store.get(gid) is None:
         raise ResourceGroupNotFound(request.params["rg"])
     return gid
+
+
+def require_resource(request: Request, rtype: str, name_param: str) -> StoredResource:
+    """The resource `{group}/providers/{rtype}/{name}` named by the request, or ARM's ResourceNotFound."""
+    from fhirdr.sim.exceptions import ResourceNotFound
+
+    name = request.params[name_param]
+    stored = request.store.get(f"{require_group(request)}/providers/{rtype}/{name}")
+    if stored is None:
+        raise ResourceNotFound(rtype, name, request.params["rg"])
+    return stored
 
 
 def new_etag(request: Request, weak: bool = False) -> str:

@@ -108,10 +108,9 @@ def require_contact(target: Target) -> Contact:
     return target.contact
 
 
-class Ticket(Step):
-    """A support ticket asks Microsoft for the DR operation; an existing one is reused, never duplicated."""
+class TicketStep(Step):
+    """Steps about the ticket of one request (enable or failback): found the same way, shown the same way."""
 
-    uses = "support.ticket"
     params = {"request": Param(str, required=True, choices=tuple(REQUESTS))}
 
     def facts(self) -> TicketFacts:
@@ -122,6 +121,12 @@ class Ticket(Step):
             return "no ticket"
         t = facts.ticket
         return f"ticket {t.support_ticket_id} ({t.name}): {text(t.status)}"
+
+
+class Ticket(TicketStep):
+    """A support ticket asks Microsoft for the DR operation; an existing one is reused, never duplicated."""
+
+    uses = "support.ticket"
 
     def plan(self, facts: TicketFacts) -> list[Change]:
         if facts.ticket is not None:
@@ -205,19 +210,10 @@ def write_ticket_draft(target: Target, request: str, path: Path) -> None:
     path.write_text("\n".join(body), encoding="utf-8")
 
 
-class SupportDone(Step):
+class SupportDone(TicketStep):
     """Waits until support has worked the ticket: closed, with the request carried out."""
 
     uses = "support.done"
-    params = {"request": Param(str, required=True, choices=tuple(REQUESTS))}
-
-    def facts(self) -> TicketFacts:
-        return TicketFacts(find_ticket(self, self.args["request"]))
-
-    def observe(self, facts: TicketFacts) -> str:
-        if facts.ticket is None:
-            return "no ticket"
-        return f"ticket {facts.ticket.support_ticket_id}: {text(facts.ticket.status)}"
 
     def plan(self, facts: TicketFacts) -> list[Change]:
         if facts.ticket is None:

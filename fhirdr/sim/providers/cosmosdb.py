@@ -23,6 +23,7 @@ from fhirdr.sim.router import (
     parent_of,
     poll_operation,
     require_group,
+    require_resource,
     start_async,
 )
 from fhirdr.sim.store import Store
@@ -101,10 +102,7 @@ def _account_id(request: Request) -> str:
 
 
 def _require_account(request: Request) -> Any:
-    stored = request.store.get(_account_id(request))
-    if stored is None:
-        raise ResourceNotFound(ACCOUNT_TYPE, request.params["account"], request.params["rg"])
-    return stored
+    return require_resource(request, ACCOUNT_TYPE, "account")
 
 
 def _status_url(request: Request, location: str) -> str:

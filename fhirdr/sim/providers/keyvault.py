@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhirdr.sim.exceptions import ArmError, InvalidRequestContent, NotFound, ResourceNotFound
-from fhirdr.sim.router import RG, Request, Response, Router, parent_of, require_group
+from fhirdr.sim.exceptions import ArmError, InvalidRequestContent, NotFound
+from fhirdr.sim.router import RG, Request, Response, Router, parent_of, require_resource
 from fhirdr.sim.store import Store
 
 VAULT_TYPE = "Microsoft.KeyVault/vaults"
@@ -70,11 +70,7 @@ def key_body(
 
 
 def _vault(request: Request) -> Any:
-    vault_id = f"{require_group(request)}/providers/Microsoft.KeyVault/vaults/{request.params['vault']}"
-    stored = request.store.get(vault_id)
-    if stored is None:
-        raise ResourceNotFound(VAULT_TYPE, request.params["vault"], request.params["rg"])
-    return stored
+    return require_resource(request, VAULT_TYPE, "vault")
 
 
 def _get(request: Request) -> Response:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhirdr.sim.exceptions import ResourceNotFound
-from fhirdr.sim.router import RG, Request, Response, Router, parent_of, require_group
+from fhirdr.sim.router import RG, Request, Response, Router, parent_of, require_resource
 
 ACCOUNT_TYPE = "Microsoft.Storage/storageAccounts"
 ACCOUNT = RG + r"/providers/Microsoft\.Storage/storageAccounts/(?P<account>[^/]+)"
@@ -46,11 +45,7 @@ def account_body(
 
 
 def _account(request: Request) -> Any:
-    account_id = f"{require_group(request)}/providers/Microsoft.Storage/storageAccounts/{request.params['account']}"
-    stored = request.store.get(account_id)
-    if stored is None:
-        raise ResourceNotFound(ACCOUNT_TYPE, request.params["account"], request.params["rg"])
-    return stored
+    return require_resource(request, ACCOUNT_TYPE, "account")
 
 
 def _get(request: Request) -> Response:

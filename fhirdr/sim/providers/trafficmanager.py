@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhirdr.sim.exceptions import InvalidRequestContent, NotFound, ResourceNotFound
-from fhirdr.sim.router import RG, Request, Response, Router, check_preconditions, paged, parent_of, require_group
+from fhirdr.sim.exceptions import InvalidRequestContent, NotFound
+from fhirdr.sim.router import (
+    RG,
+    Request,
+    Response,
+    Router,
+    check_preconditions,
+    paged,
+    parent_of,
+    require_group,
+    require_resource,
+)
 from fhirdr.sim.store import Store
 
 PROFILE_TYPE = "Microsoft.Network/trafficManagerProfiles"
@@ -74,10 +84,7 @@ def _profile_id(request: Request) -> str:
 
 
 def _require_profile(request: Request) -> Any:
-    stored = request.store.get(_profile_id(request))
-    if stored is None:
-        raise ResourceNotFound(PROFILE_TYPE, request.params["profile"], request.params["rg"])
-    return stored
+    return require_resource(request, PROFILE_TYPE, "profile")
 
 
 def _get_profile(request: Request) -> Response:
