@@ -34,9 +34,9 @@ def drill(
     from fhirdr.cli.output import render
     from fhirdr.cli.progress import Progress
     from fhirdr.drill import Drill, DrillSettings, DrillState, ManualFailover
+    from fhirdr.durations import parse_duration
     from fhirdr.errors import BadInputError, CheckFailedError, FhirdrError, SafetyGateError
     from fhirdr.runbook.journal import JournalWriter, new_run_id, read_journal
-    from fhirdr.sim.timeline import parse_duration
     from fhirdr.status import read_status
     from fhirdr.steps.base import Context
 

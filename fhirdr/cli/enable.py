@@ -35,7 +35,7 @@ def enable(
 ) -> None:
     """Request DR: a support ticket (managed) or Cosmos DB region + Traffic Manager endpoint (backing)."""
     from fhirdr.cli.runbook_command import RunRequest, run_runbook
-    from fhirdr.sim.timeline import parse_duration
+    from fhirdr.durations import parse_duration
     from fhirdr.steps.base import Context
     from fhirdr.steps.dr import choose_secondary
     from fhirdr.steps.support import require_contact, write_ticket_draft

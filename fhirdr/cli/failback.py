@@ -25,8 +25,8 @@ def failback(
 ) -> None:
     """Fail the data back after the affected region recovered: gates, lease, move, verify."""
     from fhirdr.cli.runbook_command import RunRequest, run_runbook
+    from fhirdr.durations import parse_duration
     from fhirdr.errors import BadInputError
-    from fhirdr.sim.timeline import parse_duration
 
     settings: Settings = ctx.obj
     target = settings.load_target()

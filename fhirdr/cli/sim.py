@@ -176,7 +176,8 @@ def advance_clock(
     """Let simulated time pass: support works tickets, replication catches up, failovers happen."""
     from datetime import datetime, timezone
 
-    from fhirdr.sim.timeline import advance, parse_duration
+    from fhirdr.durations import parse_duration
+    from fhirdr.sim.timeline import advance
     from fhirdr.sim.transport import open_world
 
     settings = _settings(ctx)

@@ -7,7 +7,8 @@ from azure.core.exceptions import HttpResponseError
 from azure.mgmt.cosmosdb.models import DatabaseAccountUpdateParameters, FailoverPolicies, FailoverPolicy, Location
 from azure.mgmt.trafficmanager.models import Endpoint
 
-from fhirdr.sim.timeline import advance, parse_duration
+from fhirdr.durations import parse_duration
+from fhirdr.sim.timeline import advance
 from tests.conftest import make_world
 
 GROUP = "fhir-dr-rg"
