@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-from fhirdr.azure.session import get_or_none
+from fhirdr.azure.session import concurrently, get_or_none
 from fhirdr.errors import TargetError
 from fhirdr.steps.base import Change, Step, text
 from fhirdr.steps.service import read_service
@@ -54,8 +54,12 @@ def read_cmk(step: Step, with_key: bool = False) -> CmkFacts:
     if ref is None:
         return CmkFacts(None, service=service)
     vaults = step.ctx.azure.key_vault()
-    vault = get_or_none(vaults.vaults.get, _vault_group(step), ref.vault)
-    key = get_or_none(vaults.keys.get, _vault_group(step), ref.vault, ref.key) if with_key and vault else None
+    group = _vault_group(step)
+    # A missing vault makes the key read a 404 too, so both reads can go at once.
+    vault, key = concurrently(
+        lambda: get_or_none(vaults.vaults.get, group, ref.vault),
+        lambda: get_or_none(vaults.keys.get, group, ref.vault, ref.key) if with_key else None,
+    )
     return CmkFacts(ref, vault, key, service)
 
 
@@ -275,10 +279,9 @@ class CosmosAccess(Step):
     uses = "cmk.cosmos-access"
 
     def facts(self) -> AccessFacts:
-        facts = read_cmk(self)
+        facts, principal = concurrently(lambda: read_cmk(self), lambda: self.ctx.azure.graph_object_id(COSMOS_APP_ID))
         if facts.ref is None or facts.vault is None:
             return AccessFacts(facts.ref, facts.vault, None, set(), False, False)
-        principal = self.ctx.azure.graph_object_id(COSMOS_APP_ID)
         rbac = bool(facts.vault.properties.enable_rbac_authorization)
         permissions: set[str] = set()
         for policy in facts.vault.properties.access_policies or []:
@@ -387,11 +390,12 @@ class CrossTenant(Step):
 
 def _has_role(step: Step, scope: str, principal: str, role: str) -> bool:
     auth = step.ctx.azure.authorization()
-    role_ids = {d.id.lower() for d in auth.role_definitions.list(scope, filter=f"roleName eq '{role}'")}
-    for assignment in auth.role_assignments.list_for_scope(scope, filter=f"principalId eq '{principal}'"):
-        if (assignment.role_definition_id or "").lower() in role_ids:
-            return True
-    return False
+    definitions, assignments = concurrently(
+        lambda: list(auth.role_definitions.list(scope, filter=f"roleName eq '{role}'")),
+        lambda: list(auth.role_assignments.list_for_scope(scope, filter=f"principalId eq '{principal}'")),
+    )
+    role_ids = {d.id.lower() for d in definitions}
+    return any((a.role_definition_id or "").lower() in role_ids for a in assignments)
 
 
 def assign_role(step: Step, scope: str, principal: str, role: str) -> None:
