@@ -290,10 +290,14 @@ class Drill:
         self.state.phases["verify"]["lost"] = lost
 
     def _cleanup(self) -> None:
-        for canary in self.state.canaries:
-            if canary.acknowledged and canary.fate != "lost":
-                self.client.delete("Basic", canary.id or "")
-        left = self.client.count("Basic", tag=f"{CANARY_SYSTEM}|{self.run_id}")
+        """Delete every canary of this run, found by its tag: also one whose acknowledgement an interruption lost."""
+        tag = f"{CANARY_SYSTEM}|{self.run_id}"
+        found = self.client.search("Basic", _tag=tag)
+        ids = {e["resource"]["id"] for e in (found.body or {}).get("entry", [])} if found.ok else set()
+        ids |= {c.id for c in self.state.canaries if c.acknowledged and c.fate != "lost" and c.id}
+        for rid in sorted(ids):
+            self.client.delete("Basic", rid)
+        left = self.client.count("Basic", tag=tag)
         self.state.phases["cleanup"]["left"] = left
         self.emit({"event": "drill.cleanup", "at": self.now(), "left": left})
 

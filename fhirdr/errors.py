@@ -53,6 +53,12 @@ class SafetyGateError(FhirdrError):
     exit_code = EXIT_SAFETY
 
 
+class InterruptedRunError(FhirdrError):
+    """Ctrl-C (or SIGINT) stopped a run; the journal says where (exit 130)."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
 class CheckFailedError(FhirdrError):
     """A check found problems, or a run did not reach its desired state (exit 1)."""
 

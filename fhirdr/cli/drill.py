@@ -35,7 +35,7 @@ def drill(
     from fhirdr.cli.progress import Progress
     from fhirdr.drill import Drill, DrillSettings, DrillState, ManualFailover
     from fhirdr.durations import parse_duration
-    from fhirdr.errors import BadInputError, CheckFailedError, FhirdrError, SafetyGateError
+    from fhirdr.errors import BadInputError, CheckFailedError, FhirdrError, InterruptedRunError, SafetyGateError
     from fhirdr.runbook.journal import JournalWriter, new_run_id, read_journal
     from fhirdr.status import read_status
     from fhirdr.steps.base import Context
@@ -106,6 +106,7 @@ def drill(
             "resumed": bool(resume),
         }
     )
+    resume_hint = f"fhirdr{' --sim' if settings.use_sim else ''} drill --resume {run_id}"
     progress = Progress(terminal)
     runner = Drill(context, chosen, drill_settings, run_id, lambda e: (journal(e), progress(_as_progress(e))), state)
     try:
@@ -114,11 +115,14 @@ def drill(
         journal({"event": "run.finished", "status": "passed" if document["passed"] else "failed"})
     except FhirdrError as exc:
         journal({"event": "run.finished", "status": "failed", "error": exc.message})
-        exc.hint = (
-            f"resume with `fhirdr{' --sim' if settings.use_sim else ''} drill --resume {run_id}` "
-            f"(journal: {journal.path})"
-        )
+        exc.hint = f"resume with `{resume_hint}` (journal: {journal.path})"
         raise
+    except KeyboardInterrupt:
+        journal({"event": "run.finished", "status": "interrupted"})
+        raise InterruptedRunError(
+            f"drill interrupted; the journal has every canary so far ({journal.path})",
+            hint=f"resume with `{resume_hint}`",
+        ) from None
     finally:
         journal.close()
     if report_dir is not None:

@@ -12,7 +12,14 @@ import typer
 
 from fhirdr.cli.progress import Progress
 from fhirdr.cli.settings import Settings
-from fhirdr.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_SAFETY, FhirdrError, SafetyGateError
+from fhirdr.errors import (
+    EXIT_CHECK_FAILED,
+    EXIT_OK,
+    EXIT_SAFETY,
+    FhirdrError,
+    InterruptedRunError,
+    SafetyGateError,
+)
 from fhirdr.target import Target
 
 
@@ -118,6 +125,11 @@ def run_runbook(settings: Settings, request: RunRequest) -> int:
         if not isinstance(exc, SafetyGateError):
             exc.hint = f"fix the cause, then resume with `{resume_hint}` (journal: {journal.path})"
         raise
+    except KeyboardInterrupt:
+        raise InterruptedRunError(
+            f"interrupted; the journal records every step that finished ({journal.path})",
+            hint=f"resume with `{resume_hint}`",
+        ) from None
     finally:
         journal.close()
     render(

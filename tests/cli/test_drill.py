@@ -135,3 +135,34 @@ def test_test_plan_for_a_managed_target_carries_the_ticket_and_the_checks_that_a
 
     assert cli("test-plan", "--out", "plan.md").exit_code == 0
     assert Path("plan.md").read_text().startswith("# DR test plan — fhirdemo")
+
+
+def test_ctrl_c_stops_a_drill_with_130_and_resume_finishes_it(isolated, cli):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    world = make_world(isolated, kind="backing", dr_enabled=True, replication_lag_ms=45_000)
+    env = {**os.environ, "FHIRDR_SIM_LATENCY_MS": "15", "NO_COLOR": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fhirdr", "--sim", "drill"],
+        cwd=isolated,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    run_id = err.split("--resume ")[1].split("`")[0].strip()
+    assert any(e["event"] == "drill.canary" for e in read_journal(run_id))
+
+    resumed = cli("--sim", "-o", "json", "drill", "--resume", run_id)
+    assert resumed.exit_code == 0, resumed.output
+    service = lifecycle.services(world.store)[0]
+    assert world.store.fhir_all_latest(service, "Basic", world.store.fhir_last_seq(service)) == []
+    assert resumed.json()["measurements"]["rto_seconds"] == 600
