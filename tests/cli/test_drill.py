@@ -145,7 +145,7 @@ def test_ctrl_c_stops_a_drill_with_130_and_resume_finishes_it(isolated, cli):
     import time
 
     world = make_world(isolated, kind="backing", dr_enabled=True, replication_lag_ms=45_000)
-    env = {**os.environ, "FHIRDR_SIM_LATENCY_MS": "15", "NO_COLOR": "1"}
+    env = {**os.environ, "FHIRDR_SIM_LATENCY_MS": "25", "NO_COLOR": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "fhirdr", "--sim", "drill"],
         cwd=isolated,
