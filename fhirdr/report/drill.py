@@ -80,7 +80,7 @@ def _seconds(value: str | None) -> float | None:
     return datetime.fromisoformat(value).timestamp() if value else None
 
 
-def timeline_svg(doc: dict[str, Any], width: int = 960, height: int = 170) -> str:
+def timeline_svg(doc: dict[str, Any], width: int = 1000, height: int = 170) -> str:
     """Phases as bands, each canary as a dot coloured by its fate; no scripts, no external assets."""
     canaries = doc["canaries"]
     times = [_seconds(c["at"]) for c in canaries] + [
@@ -105,11 +105,26 @@ def timeline_svg(doc: dict[str, Any], width: int = 960, height: int = 170) -> st
             continue
         b = b if b is not None else end
         parts.append(
-            f'<rect x="{x(a):.1f}" y="20" width="{max(x(b) - x(a), 1):.1f}" height="90" '
+            f'<rect x="{x(a):.1f}" y="30" width="{max(x(b) - x(a), 1):.1f}" height="80" '
             f'fill="{PHASE_COLOURS[name]}"><title>{html.escape(name)}</title></rect>'
         )
+    # Moments as labelled markers, staggered so close ones do not overlap.
+    moments = [
+        ("outage", doc["measurements"].get("outage_at")),
+        ("writes back (failover)", doc["measurements"].get("writes_back_at")),
+        ("recovery", doc["phases"].get("recovery", {}).get("started")),
+        ("failback done", doc["phases"].get("failback", {}).get("ended")),
+    ]
+    for index, (label, when) in enumerate(m for m in moments if m[1]):
+        at = _seconds(when)
+        if at is None:
+            continue
+        y = 12 + (index % 2) * 11
         parts.append(
-            f'<text x="{x(a) + 2:.1f}" y="16" font-size="10" font-family="sans-serif">{html.escape(name)}</text>'
+            f'<line x1="{x(at):.1f}" y1="{y + 2}" x2="{x(at):.1f}" y2="110" stroke="#424242" stroke-dasharray="3,2"/>'
+        )
+        parts.append(
+            f'<text x="{x(at) + 3:.1f}" y="{y}" font-size="10" font-family="sans-serif">{html.escape(label)}</text>'
         )
     for c in canaries:
         at = _seconds(c["at"])
@@ -123,12 +138,23 @@ def timeline_svg(doc: dict[str, Any], width: int = 960, height: int = 170) -> st
     parts.append(f'<line x1="{left}" y1="120" x2="{right}" y2="120" stroke="#424242"/>')
     for fraction in (0, 0.25, 0.5, 0.75, 1):
         at = start + span * fraction
-        label = datetime.fromtimestamp(at, timezone.utc).strftime("%H:%M")
+        label = datetime.fromtimestamp(at, timezone.utc).strftime("%H:%M") + (" UTC" if fraction == 0 else "")
         parts.append(f'<text x="{x(at) - 12:.1f}" y="135" font-size="10" font-family="sans-serif">{label}</text>')
     legend_x = left
-    for fate in ("survived", "lost", "failed"):
+    legend = (
+        ("survived", "written, still there"),
+        ("lost", "acknowledged, lost at failover"),
+        ("failed", "refused during the outage"),
+    )
+    for fate, words in legend:
         parts.append(f'<circle cx="{legend_x}" cy="155" r="4" fill="{FATE_COLOURS[fate]}"/>')
-        parts.append(f'<text x="{legend_x + 8}" y="159" font-size="11" font-family="sans-serif">{fate}</text>')
+        parts.append(f'<text x="{legend_x + 8}" y="159" font-size="11" font-family="sans-serif">{words}</text>')
+        legend_x += 210
+    for name, colour in PHASE_COLOURS.items():
+        if name == "disruption":
+            continue
+        parts.append(f'<rect x="{legend_x}" y="150" width="10" height="10" fill="{colour}"/>')
+        parts.append(f'<text x="{legend_x + 14}" y="159" font-size="11" font-family="sans-serif">{name}</text>')
         legend_x += 90
     parts.append("</svg>")
     return "".join(parts)
