@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 from typing import Any
@@ -60,8 +61,6 @@ def drill(
         raise CheckFailedError(
             f"DR is not on for {target.service} ({status['dr']['detail']})", hint="run `fhirdr enable` first"
         )
-    import dataclasses
-
     target = dataclasses.replace(target, secondary_region=status["secondary_region"])
     context = Context(target, session, {"force": False})
     if disruption == "outage":

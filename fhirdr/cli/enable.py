@@ -36,6 +36,7 @@ def enable(
     """Request DR: a support ticket (managed) or Cosmos DB region + Traffic Manager endpoint (backing)."""
     from fhirdr.cli.runbook_command import RunRequest, run_runbook
     from fhirdr.durations import parse_duration
+    from fhirdr.errors import TargetError
     from fhirdr.steps.base import Context
     from fhirdr.steps.dr import choose_secondary
     from fhirdr.steps.support import require_contact, write_ticket_draft
@@ -44,7 +45,7 @@ def enable(
     settings: Settings = ctx.obj
     target = settings.load_target()
     if not target.primary_region:
-        raise_target("primary_region is not set in the target", "run `fhirdr init` or add primary_region")
+        raise TargetError("primary_region is not set in the target", hint="run `fhirdr init` or add primary_region")
     flags = {
         "first_name": contact_first_name,
         "last_name": contact_last_name,
@@ -88,12 +89,6 @@ def enable(
         before_apply=needs_contact,
     )
     raise typer.Exit(run_runbook(settings, request))
-
-
-def raise_target(message: str, hint: str) -> None:
-    from fhirdr.errors import TargetError
-
-    raise TargetError(message, hint=hint)
 
 
 def register(app: typer.Typer) -> None:

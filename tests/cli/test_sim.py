@@ -115,3 +115,14 @@ def test_yaml_output(cli, isolated):
     import yaml
 
     assert yaml.safe_load(result.stdout)["runbook"] == "private-link"
+
+
+def test_debug_logging_never_shows_the_token(isolated, cli, caplog):
+    import logging
+
+    assert cli("sim", "init").exit_code == 0
+    caplog.set_level(logging.DEBUG)
+    result = cli("--sim", "--debug", "-o", "json", "status")
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "'Authorization': 'REDACTED'" in logged  # the SDK's request logging ran, and redacted the header
+    assert "sim-token" not in logged and "sim-token" not in result.output
