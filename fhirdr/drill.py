@@ -14,12 +14,10 @@ from fhirdr.fhir.client import FhirClient, FhirResponse
 from fhirdr.steps.base import Context
 
 CANARY_SYSTEM = "https://fhirdr.dev/drill"
-PHASES = ("steady-before", "disruption", "failed-over", "recovery", "failback", "steady-after", "verify", "cleanup")
 
 
 class Disruption(Protocol):
     name: str
-    may_lose_writes: bool
 
     def start(self) -> list[str]: ...
 
@@ -30,7 +28,6 @@ class ManualFailover:
     """Backing targets outside the sim: a Cosmos DB failover-priority change to the secondary (graceful)."""
 
     name = "Cosmos DB manual failover"
-    may_lose_writes = False
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

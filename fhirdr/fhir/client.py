@@ -39,7 +39,6 @@ class FhirClient:
             policies.BearerTokenCredentialPolicy(session.credential, scope),
             policies.NetworkTraceLoggingPolicy(),
         ]
-        self._session = session
         self._client = PipelineClient(self.base_url, policies=pipeline_policies, transport=session.transport)
 
     def request(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> FhirResponse:

@@ -10,7 +10,6 @@ class SimulatedOutage:
     """Takes the primary region down and brings it back, as `fhirdr sim outage|recover` do."""
 
     name = "regional outage (simulated)"
-    may_lose_writes = True
 
     def __init__(self, store: Store, region: str) -> None:
         self.store = store

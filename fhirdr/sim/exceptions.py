@@ -66,11 +66,6 @@ class NotFound(ArmError):
     code = "NotFound"
 
 
-class ParentResourceNotFound(ArmError):
-    status = 404
-    code = "ParentResourceNotFound"
-
-
 class InvalidRequestContent(ArmError):
     code = "InvalidRequestContent"
 

@@ -299,10 +299,6 @@ class Store:
         self._conn.execute("DELETE FROM schedule WHERE id = ?", (row[0],))
         return {"due": row[1], "kind": row[2], "payload": json.loads(row[3])}
 
-    def scheduled(self) -> list[dict[str, Any]]:
-        rows = self._conn.execute("SELECT due, kind, payload FROM schedule ORDER BY due, id")
-        return [{"due": r[0], "kind": r[1], "payload": json.loads(r[2])} for r in rows]
-
     def get_json(self, key: str, default: Any = None) -> Any:
         value = self.get_meta(key)
         return json.loads(value) if value is not None else default

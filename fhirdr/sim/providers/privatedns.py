@@ -33,7 +33,6 @@ from fhirdr.sim.store import Store
 
 ZONE_TYPE = "Microsoft.Network/privateDnsZones"
 LINK_TYPE = "Microsoft.Network/privateDnsZones/virtualNetworkLinks"
-RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "PTR", "SOA", "SRV", "TXT")
 
 ZONE = RG + r"/providers/Microsoft\.Network/privateDnsZones/(?P<zone>[^/]+)"
 LINK = ZONE + r"/virtualNetworkLinks/(?P<link>[^/]+)"

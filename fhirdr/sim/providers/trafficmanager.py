@@ -79,10 +79,6 @@ def put_endpoint(store: Store, profile_id: str, kind: str, name: str, props: dic
     return body
 
 
-def _profile_id(request: Request) -> str:
-    return f"{require_group(request)}/providers/Microsoft.Network/trafficManagerProfiles/{request.params['profile']}"
-
-
 def _require_profile(request: Request) -> Any:
     return require_resource(request, PROFILE_TYPE, "profile")
 
