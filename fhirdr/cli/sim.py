@@ -131,6 +131,7 @@ def show(ctx: typer.Context) -> None:
     from rich.table import Table
 
     from fhirdr.cli.output import render
+    from fhirdr.sim.lifecycle import region_health
     from fhirdr.sim.transport import open_world
 
     settings = _settings(ctx)
@@ -153,12 +154,14 @@ def show(ctx: typer.Context) -> None:
         "path": str(settings.sim_path),
         "subscription": store.get_meta("subscription"),
         "clock": clock,
+        "regions_down": sorted(region for region, health in region_health(store).items() if health == "down"),
         "resources": resources,
         "faults": store.faults(),
     }
 
     def table(doc: dict) -> Table:
-        grid = Table(title=f"simulated Azure — clock {doc['clock']}", title_justify="left")
+        down = ", ".join(doc["regions_down"]) or "none"
+        grid = Table(title=f"simulated Azure — clock {doc['clock']} — regions down: {down}", title_justify="left")
         for column in ("type", "name", "location", "state"):
             grid.add_column(column)
         for row in doc["resources"]:

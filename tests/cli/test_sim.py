@@ -126,3 +126,27 @@ def test_debug_logging_never_shows_the_token(isolated, cli, caplog):
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "'Authorization': 'REDACTED'" in logged  # the SDK's request logging ran, and redacted the header
     assert "sim-token" not in logged and "sim-token" not in result.output
+
+
+def test_outage_and_recover_show_in_sim_show(cli, isolated):
+    assert cli("sim", "init").exit_code == 0
+    outage = cli("sim", "outage", "West US 2")
+    assert outage.exit_code == 0, outage.output
+    assert "westus2 is down" in outage.stderr
+    assert cli("-o", "json", "sim", "show").json()["regions_down"] == ["westus2"]
+    assert cli("sim", "recover", "westus2").exit_code == 0
+    assert cli("-o", "json", "sim", "show").json()["regions_down"] == []
+    bad = cli("sim", "outage", "westus9")
+    assert bad.exit_code == 2 and "'westus9' is not an Azure region" in bad.stderr
+
+
+def test_runs_lists_journals_and_shows_one(cli, isolated):
+    assert cli("sim", "init").exit_code == 0
+    applied = cli("--sim", "-o", "json", "configure-private-link", "--apply", "--yes")
+    run_id = applied.json()["run_id"]
+    listed = cli("-o", "json", "runs").json()
+    assert listed[0]["run_id"] == run_id and listed[0]["status"] == "ok" and listed[0]["steps_verified"] == 10
+    events = cli("-o", "json", "runs", run_id).json()
+    assert events[0]["event"] == "run.context" and events[-1]["event"] == "run.finished"
+    missing = cli("runs", "20200101T000000Z-000000")
+    assert missing.exit_code == 2 and "no journal for run" in missing.stderr
