@@ -124,6 +124,9 @@ def _configure_logging(verbose: int, debug: bool) -> None:
 
     level = logging.DEBUG if debug or verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # azure-identity explains every credential it tried at WARNING; fhirdr says it in one line with a
+    # hint, and -v shows the full story.
+    logging.getLogger("azure.identity").setLevel(logging.WARNING if verbose or debug else logging.ERROR)
     # The SDK's HTTP logging policy redacts Authorization; keep its body logging off regardless.
     logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(
         logging.DEBUG if debug else logging.WARNING
