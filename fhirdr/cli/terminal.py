@@ -19,7 +19,8 @@ class Terminal:
         if not self.out.is_terminal and "COLUMNS" not in os.environ:
             # Piped tables go to files and CI logs: do not squeeze them into 80 columns.
             self.out.width = PIPED_WIDTH
-        self.err = Console(file=sys.stderr, highlight=False, soft_wrap=False)
+        # Messages are not hard-wrapped: a log line stays one line however wide the terminal is.
+        self.err = Console(file=sys.stderr, highlight=False, soft_wrap=True)
 
     def display_error(self, message: str, hint: str | None = None) -> None:
         self.err.print(f"[bold red]error:[/] {escape(message)}")
