@@ -63,12 +63,20 @@ def replication_lag_ms(ctx: Any, account: Any, region: str) -> float | None:
     """Cosmos DB's ReplicationLatency (Azure Monitor) into `region`, in ms; None when there is no data."""
     end = datetime.fromtimestamp(ctx.azure.now(), timezone.utc)
     span = f"{(end - timedelta(minutes=15)).isoformat()}/{end.isoformat()}"
+    # Split by target region: without a dimension filter Azure Monitor answers one aggregated series.
     metrics = ctx.azure.monitor().metrics.list(
-        account.id, timespan=span, interval="PT5M", metricnames="ReplicationLatency", aggregation="Maximum"
+        account.id,
+        timespan=span,
+        interval="PT5M",
+        metricnames="ReplicationLatency",
+        aggregation="Maximum",
+        filter="TargetRegion eq '*'",
     )
     for metric in metrics.value or []:
         for series in metric.timeseries or []:
-            target = next((m.value for m in series.metadatavalues or [] if m.name.value == "targetregion"), "")
+            target = next(
+                (m.value for m in series.metadatavalues or [] if (m.name.value or "").lower() == "targetregion"), ""
+            )
             if normalise_region(target) == region and series.data:
                 point = series.data[-1]
                 return point.maximum if point.maximum is not None else point.average
