@@ -56,6 +56,10 @@ def _metrics(request: Request) -> Response:
                 "data": [{"timeStamp": stamp, "average": lag, "maximum": lag}],
             }
         )
+    if "targetregion" not in request.query.get("$filter", "").lower() and series:
+        # Without a dimension filter Azure Monitor answers one aggregated series, without dimension values.
+        worst = max(point["maximum"] for item in series for point in item["data"])
+        series = [{"metadatavalues": [], "data": [{"timeStamp": stamp, "average": worst, "maximum": worst}]}]
     body = {
         "cost": 0,
         "timespan": request.query.get("timespan", f"{stamp}/{stamp}"),
