@@ -58,9 +58,10 @@ def drill(
     context = Context(target, session, {"force": False})
     status = read_status(context)
     if not status["dr"]["enabled"]:
-        raise CheckFailedError(
-            f"DR is not on for {target.service} ({status['dr']['detail']})", hint="run `fhirdr enable` first"
-        )
+        hint = "run `fhirdr enable --apply --wait` first"
+        if session.simulated:
+            hint += "; or `fhirdr sim reset`, then `fhirdr --sim drill` builds a world with DR on"
+        raise CheckFailedError(f"DR is not on for {target.service} ({status['dr']['detail']})", hint=hint)
     target = dataclasses.replace(target, secondary_region=status["secondary_region"])
     context = Context(target, session, {"force": False})
     if disruption == "outage":
