@@ -60,7 +60,7 @@ def drill(
     if not status["dr"]["enabled"]:
         hint = "run `fhirdr enable --apply --wait` first"
         if session.simulated:
-            hint += "; or `fhirdr sim reset`, then `fhirdr --sim drill` builds a world with DR on"
+            hint += "; or `fhirdr sim init --force --kind backing --dr-enabled` for a simulated world with DR on"
         raise CheckFailedError(f"DR is not on for {target.service} ({status['dr']['detail']})", hint=hint)
     target = dataclasses.replace(target, secondary_region=status["secondary_region"])
     context = Context(target, session, {"force": False})

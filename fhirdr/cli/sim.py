@@ -57,6 +57,7 @@ def init(
     replication_lag: float = typer.Option(
         1.5, "--replication-lag", min=0, help="Seconds a secondary region is behind the write region."
     ),
+    dr_enabled: bool = typer.Option(False, "--dr-enabled", help="Build the world with DR already on."),
     cmk: bool = typer.Option(False, "--cmk", help="Give the service a customer-managed key in a key vault."),
     export: bool = typer.Option(False, "--export", help="Configure $export to a storage account."),
     iomt: bool = typer.Option(False, "--iomt", help="Add an IoMT connector with a connection."),
@@ -98,6 +99,7 @@ def init(
         export=export or any(m in MISTAKES_EXPORT for m in mistake),
         iomt=iomt,
         mistakes=tuple(mistake),
+        dr_enabled=dr_enabled,
     )
     parse_target(target_for(spec), "--service-name")  # bad names are refused before anything is written
     if Store(path).exists() and not force:

@@ -166,3 +166,12 @@ def test_ctrl_c_stops_a_drill_with_130_and_resume_finishes_it(isolated, cli):
     service = lifecycle.services(world.store)[0]
     assert world.store.fhir_all_latest(service, "Basic", world.store.fhir_last_seq(service)) == []
     assert resumed.json()["measurements"]["rto_seconds"] == 600
+
+
+def test_sim_init_can_build_a_world_with_dr_on_for_drills(isolated, cli):
+    assert cli("sim", "init").exit_code == 0
+    refused = cli("--sim", "drill")
+    assert refused.exit_code == 1 and "--dr-enabled" in refused.stderr
+    assert cli("sim", "init", "--force", "--kind", "backing", "--dr-enabled").exit_code == 0
+    result = cli("--sim", "drill", "--failed-over", "20m", "--steady", "5m")
+    assert result.exit_code == 0, result.output
