@@ -406,12 +406,48 @@ def _populate_export(store: Store, spec: WorldSpec, gid: str, service_id: str) -
         )
 
 
+def _closed_dr_ticket(store: Store, spec: WorldSpec, service_id: str) -> None:
+    """The DR request support already worked, as a managed service with DR on would have in its history."""
+    from fhirdr.sim.providers import support
+
+    ticket_id = (
+        f"/subscriptions/{spec.subscription}/providers/Microsoft.Support/supportTickets/dr-enabled-{spec.service}"
+    )
+    created = _iso(store.now() - 30 * 86400)
+    service = f"/providers/Microsoft.Support/services/{support.FHIR_SERVICE}"
+    store.put(
+        ticket_id,
+        support.TICKET_TYPE,
+        f"/subscriptions/{spec.subscription}",
+        {
+            "id": ticket_id,
+            "name": f"dr-enabled-{spec.service}",
+            "type": support.TICKET_TYPE,
+            "properties": {
+                "supportTicketId": "2600000000000001",
+                "title": f"Enable disaster recovery for {spec.service}",
+                "description": f"Preferred secondary region: {spec.secondary_region}",
+                "status": "Closed",
+                "serviceId": service,
+                "serviceDisplayName": "Azure API for FHIR",
+                "problemClassificationId": f"{service}/problemClassifications/{support.DR_ENABLE}",
+                "problemClassificationDisplayName": "Disaster recovery / Enable disaster recovery",
+                "technicalTicketDetails": {"resourceId": service_id},
+                "severity": "minimal",
+                "createdDate": created,
+                "modifiedDate": created,
+            },
+        },
+    )
+
+
 def _enable_dr(store: Store, spec: WorldSpec, gid: str) -> None:
     service_id = f"{gid}/providers/Microsoft.HealthcareApis/services/{spec.service}"
     if spec.kind != "backing":
         store.set_json(
             dr_state_key(service_id), {"secondary": spec.secondary_region, "state": "on", "since": store.now()}
         )
+        _closed_dr_ticket(store, spec, service_id)
         return
     account_id = f"{gid}/providers/Microsoft.DocumentDB/databaseAccounts/{spec.cosmos_account}"
     store.put(

@@ -175,3 +175,12 @@ def test_sim_init_can_build_a_world_with_dr_on_for_drills(isolated, cli):
     assert cli("sim", "init", "--force", "--kind", "backing", "--dr-enabled").exit_code == 0
     result = cli("--sim", "drill", "--failed-over", "20m", "--steady", "5m")
     assert result.exit_code == 0, result.output
+
+
+def test_a_drill_on_a_managed_world_fails_back_through_support(isolated, cli):
+    assert cli("sim", "init", "--dr-enabled", "--replication-lag", "45").exit_code == 0
+    result = cli("--sim", "-o", "json", "drill", "--failed-over", "30m", "--steady", "5m")
+    assert result.exit_code == 0, result.output
+    doc = result.json()
+    assert doc["kind"] == "managed"
+    assert doc["measurements"]["rto_seconds"] == 600 and doc["measurements"]["lost_by_failback"] == 0
