@@ -7,6 +7,8 @@ from datetime import datetime
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+import xmlschema
+
 from fhirdr.runbook.journal import read_journal
 from fhirdr.sim import lifecycle
 from fhirdr.sim.store import Store
@@ -49,6 +51,8 @@ def test_a_full_drill_measures_what_the_sim_did(isolated, cli):
     assert page.tag == "{http://www.w3.org/1999/xhtml}html"
     assert page.find(".//{http://www.w3.org/2000/svg}svg") is not None
     assert "PASSED" in (reports / "drill.md").read_text()
+    schema = xmlschema.XMLSchema(Path(__file__).parents[1] / "data" / "junit.xsd")
+    schema.validate(reports / "drill.junit.xml")
     suites = ET.parse(reports / "drill.junit.xml").getroot()
     assert suites.tag == "testsuites"
     (suite,) = suites.findall("testsuite")
@@ -67,6 +71,7 @@ def test_a_drill_that_misses_its_rto_exits_1_with_a_failing_test_case(isolated, 
     Path("fhirdr.toml").write_text(text)
     result = cli("--sim", "drill", "--report-dir", "reports")
     assert result.exit_code == 1, result.output
+    xmlschema.XMLSchema(Path(__file__).parents[1] / "data" / "junit.xsd").validate("reports/drill.junit.xml")
     failures = ET.parse("reports/drill.junit.xml").getroot().findall(".//failure")
     assert [f.get("type") for f in failures] == ["TargetMissed"]
     assert "observed 1200" in failures[0].get("message")
