@@ -79,7 +79,9 @@ def _discover(
     export = service.properties.export_configuration
     if export and export.storage_account_name:
         found.updates["export"] = {"storage_account": export.storage_account_name}
-    found.notes.append("IoMT connectors are not read yet (they arrive with check-iomt)")
+    connectors = _iomt_connectors(session, service.id)
+    if connectors:
+        found.updates["iomt"] = {"connectors": connectors}
 
     backing = _backing(session, group, name, primary, secondary, cosmos_account, traffic_manager, found)
     found.updates["kind"] = "backing" if backing else "managed"
@@ -87,6 +89,19 @@ def _discover(
         found.updates["backing"] = backing["updates"]
         found.defaults["backing"] = backing["defaults"]
     return found
+
+
+def _iomt_connectors(session: Any, service_id: str) -> list[str]:
+    """IoMT connectors, read through the generic resources client (the preview API is in no typed SDK)."""
+    from azure.core.rest import HttpRequest
+
+    from fhirdr.steps.iomt import IOMT_API_VERSION
+
+    url = f"{session.cloud.resource_manager}{service_id}/iomtconnectors"
+    response = session.resources().send_request(HttpRequest("GET", url, params={"api-version": IOMT_API_VERSION}))
+    if response.status_code != 200:
+        return []
+    return [item["name"] for item in response.json().get("value", [])]
 
 
 def _private_link(session: Any, group: str, service: Any, found: Discovery) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from tests.conftest import make_world
 
 
 def test_init_reads_a_backing_deployment(isolated, cli):
-    world = make_world(isolated, kind="backing")
+    world = make_world(isolated, kind="backing", iomt=True)
     world.target_file.unlink()
     result = cli("--sim", "--subscription", world.spec.subscription, "-g", "fhir-dr-rg", "-n", "fhirdemo", "init")
     assert result.exit_code == 0, result.output
@@ -22,6 +22,7 @@ def test_init_reads_a_backing_deployment(isolated, cli):
     assert target.backing.cosmos_account == "fhirdemo-cosmos"
     assert target.backing.traffic_manager_profile == "fhirdemo-tm"
     assert target.backing.cosmos_database == "fhir"
+    assert target.extras.iomt_connectors == ("iomt-ingest",)
 
 
 def test_init_reads_cmk_and_export_settings_of_a_managed_service(world, cli):
