@@ -159,11 +159,14 @@ def _confirm(settings: Settings, request: RunRequest, outcome: Any, document: An
     from fhirdr.report.plan import plan_table
 
     todo = [r for r in outcome.results if r.status == "changes" and r.spec.id not in skip]
-    if not todo or request.yes:
+    if not todo:
         return
     terminal = settings.terminal
     if settings.output.value == "table":
+        # The plan is shown before anything changes, also with --yes (on stderr: stdout gets the result).
         terminal.err.print((request.table or plan_table)(document))
+    if request.yes:
+        return
     if not terminal.interactive:
         raise SafetyGateError(
             f"{len(todo)} step(s) would change Azure; refusing without confirmation",

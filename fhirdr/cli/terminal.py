@@ -16,11 +16,12 @@ class Terminal:
     def __init__(self, verbose: int = 0) -> None:
         self.verbose = verbose
         self.out = Console(file=sys.stdout, highlight=False, soft_wrap=False)
-        if not self.out.is_terminal and "COLUMNS" not in os.environ:
-            # Piped tables go to files and CI logs: do not squeeze them into 80 columns.
-            self.out.width = PIPED_WIDTH
         # Messages are not hard-wrapped: a log line stays one line however wide the terminal is.
         self.err = Console(file=sys.stderr, highlight=False, soft_wrap=True)
+        for console in (self.out, self.err):
+            if not console.is_terminal and "COLUMNS" not in os.environ:
+                # Piped tables go to files and CI logs: do not squeeze them into 80 columns.
+                console.width = PIPED_WIDTH
 
     def display_error(self, message: str, hint: str | None = None) -> None:
         self.err.print(f"[bold red]error:[/] {escape(message)}")
