@@ -9,10 +9,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from fhirdr.azure.session import azure_errors
+from fhirdr.readiness import readiness
 from fhirdr.regions import normalise_region, round_trip_ms
 from fhirdr.steps.base import Context, Step, text
 from fhirdr.steps.cosmos import read_account, regions_of
-from fhirdr.steps.dr import database_throughput, offer_throughput, readiness
+from fhirdr.steps.dr import database_throughput, offer_throughput
 from fhirdr.steps.service import read_service
 from fhirdr.steps.support import REQUESTS
 from fhirdr.steps.traffic import read_profile

@@ -66,7 +66,10 @@ def enable(
     runbook = "enable-backing" if target.kind == "backing" else "enable-managed"
     if target.kind == "backing":
         target.require_backing()
-    options: dict[str, Any] = {}
+    from fhirdr.readiness import readiness
+
+    with settings.terminal.status("checking Private Link, CMK, $export and IoMT readiness"):
+        options: dict[str, Any] = {"readiness": readiness(_Holder(Context(target, session)))}
     if ticket_draft is not None and target.kind == "managed":
         write_ticket_draft(target, "enable", ticket_draft)
         settings.terminal.display_success(f"ticket text written to {ticket_draft}")
@@ -89,6 +92,13 @@ def enable(
         before_apply=needs_contact,
     )
     raise typer.Exit(run_runbook(settings, request))
+
+
+class _Holder:
+    """The readiness checks read `.ctx`, as steps do."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
 
 
 def register(app: typer.Typer) -> None:
