@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from fhirdr.errors import AzureError, FhirdrError
 from fhirdr.fhir.client import FhirClient, FhirResponse
-from fhirdr.steps.base import Context
+from fhirdr.steps.base import Context, Reader
 
 CANARY_SYSTEM = "https://fhirdr.dev/drill"
 
@@ -33,38 +33,16 @@ class ManualFailover:
         self.ctx = ctx
 
     def start(self) -> list[str]:
-        from azure.mgmt.cosmosdb.models import FailoverPolicies, FailoverPolicy
+        from fhirdr.azure.session import azure_errors
+        from fhirdr.steps.cosmos import make_write_region
 
-        from fhirdr.azure.session import azure_errors, wait
-        from fhirdr.regions import display_name
-        from fhirdr.steps.cosmos import read_account, regions_of
-
-        secondary = self.ctx.target.secondary_region
-        backing = self.ctx.target.require_backing()
+        secondary = self.ctx.target.secondary_region or ""
         with azure_errors("failing the Cosmos DB account over to the secondary region"):
-            account = read_account(_Reader(self.ctx))
-            order = [secondary] + [r for r, _, _ in regions_of(account) if r != secondary]
-            policies = FailoverPolicies(
-                failover_policies=[
-                    FailoverPolicy(location_name=display_name(r), failover_priority=i) for i, r in enumerate(order)
-                ]
-            )
-            wait(
-                self.ctx.azure.cosmos().database_accounts.begin_failover_priority_change(
-                    backing.cosmos_resource_group, backing.cosmos_account, policies
-                )
-            )
+            make_write_region(Reader(self.ctx), secondary)
         return [f"write region moved to {secondary}"]
 
     def end(self) -> list[str]:
         return ["nothing to recover: the primary region never went down"]
-
-
-class _Reader:
-    """Lets the drill use step read helpers, which expect a step with a context."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
 
 
 @dataclass

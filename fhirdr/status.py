@@ -11,7 +11,7 @@ from typing import Any
 from fhirdr.azure.session import azure_errors
 from fhirdr.readiness import readiness
 from fhirdr.regions import normalise_region, round_trip_ms
-from fhirdr.steps.base import Context, Step, text
+from fhirdr.steps.base import Context, Reader, Step, text
 from fhirdr.steps.cosmos import read_account, regions_of
 from fhirdr.steps.dr import database_throughput, offer_throughput
 from fhirdr.steps.service import read_service
@@ -39,12 +39,6 @@ STATUS_KEYS = (
     "warnings",
     "summary",
 )
-
-
-class _Reader(Step):
-    """A step used only for its context; status shares the steps' read helpers."""
-
-    uses = "status.reader"
 
 
 def _tickets(reader: Step) -> list[Any]:
@@ -86,7 +80,7 @@ def replication_lag_ms(ctx: Any, account: Any, region: str) -> float | None:
 
 def read_status(ctx: Context) -> dict[str, Any]:
     """Everything `fhirdr status` shows; independent reads run at the same time."""
-    reader = _Reader(ctx)
+    reader = Reader(ctx)
     target = ctx.target
     jobs: dict[str, Callable[[], Any]] = {
         "service": lambda: read_service(reader),

@@ -37,7 +37,7 @@ def enable(
     from fhirdr.cli.runbook_command import RunRequest, run_runbook
     from fhirdr.durations import parse_duration
     from fhirdr.errors import TargetError
-    from fhirdr.steps.base import Context
+    from fhirdr.steps.base import Context, Reader
     from fhirdr.steps.dr import choose_secondary
     from fhirdr.steps.support import require_contact, write_ticket_draft
     from fhirdr.target import parse_contact
@@ -69,7 +69,7 @@ def enable(
     from fhirdr.readiness import readiness
 
     with settings.terminal.status("checking Private Link, CMK, $export and IoMT readiness"):
-        options: dict[str, Any] = {"readiness": readiness(_Holder(Context(target, session)))}
+        options: dict[str, Any] = {"readiness": readiness(Reader(Context(target, session)))}
     if ticket_draft is not None and target.kind == "managed":
         write_ticket_draft(target, "enable", ticket_draft)
         settings.terminal.display_success(f"ticket text written to {ticket_draft}")
@@ -92,13 +92,6 @@ def enable(
         before_apply=needs_contact,
     )
     raise typer.Exit(run_runbook(settings, request))
-
-
-class _Holder:
-    """The readiness checks read `.ctx`, as steps do."""
-
-    def __init__(self, ctx: Any) -> None:
-        self.ctx = ctx
 
 
 def register(app: typer.Typer) -> None:

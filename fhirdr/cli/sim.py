@@ -9,19 +9,6 @@ import typer
 from fhirdr.cli.settings import Settings
 from fhirdr.errors import BadInputError
 
-MISTAKES_CMK = (
-    "no-purge-protection",
-    "no-soft-delete",
-    "no-access-policy",
-    "rbac-vault",
-    "small-key",
-    "expired-key",
-    "disabled-key",
-    "vault-firewall",
-    "private-vault",
-)
-MISTAKES_EXPORT = ("no-identity", "no-role", "storage-firewall", "lrs", "failed-over", "other-subscription")
-
 sim_app = typer.Typer(
     help="Drive the simulated Azure (its state file: $FHIRDR_SIM or the state directory).", no_args_is_help=True
 )
@@ -78,12 +65,12 @@ def init(
     from fhirdr.sim.world import MISTAKES
 
     if "help" in mistake:
-        for name, what in MISTAKES.items():
+        for name, (_, what) in MISTAKES.items():
             settings.terminal.write_data(f"{name:22} {what}")
         return
     unknown = [m for m in mistake if m not in MISTAKES]
     if unknown:
-        listing = "; ".join(f"{name}: {what}" for name, what in MISTAKES.items())
+        listing = "; ".join(f"{name}: {what}" for name, (_, what) in MISTAKES.items())
         raise BadInputError(f"--mistake {unknown[0]!r} is not known", hint=listing)
     if kind not in ("managed", "backing"):
         raise BadInputError(f"--kind {kind!r} is not a target kind", hint="use managed or backing")
@@ -95,8 +82,8 @@ def init(
         data_gb=data_gb,
         detection_delay_minutes=detection_delay,
         replication_lag_ms=int(replication_lag * 1000),
-        cmk=cmk or any(m in MISTAKES_CMK for m in mistake),
-        export=export or any(m in MISTAKES_EXPORT for m in mistake),
+        cmk=cmk or any(MISTAKES[m][0] == "cmk" for m in mistake),
+        export=export or any(MISTAKES[m][0] == "export" for m in mistake),
         iomt=iomt,
         mistakes=tuple(mistake),
         dr_enabled=dr_enabled,

@@ -78,6 +78,10 @@ class WorldSpec:
     def traffic_manager(self) -> str:
         return f"{self.service}-tm"
 
+    @property
+    def export_account(self) -> str:
+        return "".join(ch for ch in f"{self.service}exports" if ch.isalnum())[:24]
+
     def compute(self, region: str) -> str:
         return f"{self.service}-{region}.compute.example"
 
@@ -265,22 +269,23 @@ def _populate(store: Store, spec: WorldSpec) -> None:
         )
 
 
-MISTAKES = {
-    "no-purge-protection": "the key vault has purge protection off",
-    "no-soft-delete": "the key vault has soft delete off",
-    "no-access-policy": "Azure Cosmos DB may only get the key (no wrap/unwrap)",
-    "rbac-vault": "the vault uses Azure RBAC and Azure Cosmos DB has no role on it",
-    "small-key": "the key is RSA 2048",
-    "expired-key": "the key expired yesterday",
-    "disabled-key": "the key is disabled",
-    "vault-firewall": "the vault denies by default without trusted Microsoft services",
-    "private-vault": "the vault only accepts private endpoints",
-    "no-identity": "the service's managed identity is off",
-    "no-role": "the identity has no Storage Blob Data Contributor role",
-    "storage-firewall": "the storage account denies by default without trusted Microsoft services",
-    "lrs": "the storage account is LRS",
-    "failed-over": "the storage account was geo-failed over and is now LRS",
-    "other-subscription": "the export storage account is not in the service's subscription",
+# name: (the part of the world it is in, what it does)
+MISTAKES: dict[str, tuple[str, str]] = {
+    "no-purge-protection": ("cmk", "the key vault has purge protection off"),
+    "no-soft-delete": ("cmk", "the key vault has soft delete off"),
+    "no-access-policy": ("cmk", "Azure Cosmos DB may only get the key (no wrap/unwrap)"),
+    "rbac-vault": ("cmk", "the vault uses Azure RBAC and Azure Cosmos DB has no role on it"),
+    "small-key": ("cmk", "the key is RSA 2048"),
+    "expired-key": ("cmk", "the key expired yesterday"),
+    "disabled-key": ("cmk", "the key is disabled"),
+    "vault-firewall": ("cmk", "the vault denies by default without trusted Microsoft services"),
+    "private-vault": ("cmk", "the vault only accepts private endpoints"),
+    "no-identity": ("export", "the service's managed identity is off"),
+    "no-role": ("export", "the identity has no Storage Blob Data Contributor role"),
+    "storage-firewall": ("export", "the storage account denies by default without trusted Microsoft services"),
+    "lrs": ("export", "the storage account is LRS"),
+    "failed-over": ("export", "the storage account was geo-failed over and is now LRS"),
+    "other-subscription": ("export", "the export storage account is not in the service's subscription"),
 }
 
 
@@ -349,7 +354,7 @@ def _populate_cmk(store: Store, spec: WorldSpec, gid: str, service_id: str) -> N
 
 def _populate_export(store: Store, spec: WorldSpec, gid: str, service_id: str) -> None:
     mistakes = set(spec.mistakes)
-    name = "".join(ch for ch in f"{spec.service}exports" if ch.isalnum())[:24]
+    name = spec.export_account
     account_id = f"{gid}/providers/Microsoft.Storage/storageAccounts/{name}"
     sku = "Standard_LRS" if {"lrs", "failed-over"} & mistakes else "Standard_GRS"
     extra: dict[str, Any] = {}
@@ -538,7 +543,7 @@ def target_for(spec: WorldSpec) -> dict[str, Any]:
     if spec.cmk:
         target["cmk"] = {"key_vault": f"{spec.service}-kv", "key_name": "fhir-cmk"}
     if spec.export:
-        target["export"] = {"storage_account": "".join(ch for ch in f"{spec.service}exports" if ch.isalnum())[:24]}
+        target["export"] = {"storage_account": spec.export_account}
     if spec.iomt:
         target["iomt"] = {"connectors": ["iomt-ingest"]}
     if spec.kind == "backing":

@@ -59,6 +59,13 @@ class Context:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+class Reader:
+    """Lets code outside a runbook (status, drill, enable) use the steps' read helpers, which need `.ctx`."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+
 class Step:
     """Base of every step implementation; `uses` is the name runbooks refer to it by."""
 

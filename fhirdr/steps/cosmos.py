@@ -39,6 +39,28 @@ def write_region(account: Any) -> str:
     return regions_of(account)[0][0]
 
 
+def make_write_region(step: Any, region: str) -> None:
+    """A graceful failover-priority change that makes `region` the write region (others keep their order)."""
+    from azure.mgmt.cosmosdb.models import FailoverPolicies, FailoverPolicy
+
+    from fhirdr.regions import display_name
+
+    account = read_account(step)
+    order = [region] + [r for r, _, _ in regions_of(account) if r != region]
+    policies = FailoverPolicies(
+        failover_policies=[
+            FailoverPolicy(location_name=display_name(name), failover_priority=index)
+            for index, name in enumerate(order)
+        ]
+    )
+    backing = step.ctx.target.require_backing()
+    wait(
+        step.ctx.azure.cosmos().database_accounts.begin_failover_priority_change(
+            backing.cosmos_resource_group, backing.cosmos_account, policies
+        )
+    )
+
+
 class SecondaryRegion(Step):
     """The account replicates to the secondary region, at the next failover priority."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fhirdr.azure.session import get_or_none
+from fhirdr.azure.session import azure_errors, get_or_none
 from fhirdr.regions import FHIR_REGIONS
 from fhirdr.steps.base import Change, Step
 from fhirdr.steps.service import read_service
@@ -123,7 +123,7 @@ def choose_secondary(ctx: Any, requested: str | None) -> str:
 
     target = ctx.target
     primary = target.primary_region
-    with _reading("the subscription's locations"):
+    with azure_errors("reading the subscription's locations"):
         locations = list(ctx.azure.subscriptions().subscriptions.list_locations(target.subscription))
     by_name = {loc.name: loc for loc in locations}
     geography = getattr(getattr(by_name.get(primary or ""), "metadata", None), "geography", None)
@@ -159,9 +159,3 @@ def choose_secondary(ctx: Any, requested: str | None) -> str:
     raise TargetError(
         f"{where} does not offer Azure API for FHIR; choose a secondary with --secondary", hint=candidates()
     )
-
-
-def _reading(what: str) -> Any:
-    from fhirdr.azure.session import azure_errors
-
-    return azure_errors(f"reading {what}")

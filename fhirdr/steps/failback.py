@@ -10,7 +10,7 @@ from fhirdr.azure.session import azure_errors, wait
 from fhirdr.errors import SafetyGateError
 from fhirdr.regions import normalise_region
 from fhirdr.steps.base import OVERRIDE, REFUSE, Change, Step, text
-from fhirdr.steps.cosmos import read_account, regions_of, write_region
+from fhirdr.steps.cosmos import make_write_region, read_account, regions_of, write_region
 from fhirdr.steps.service import read_service
 from fhirdr.steps.traffic import endpoint_type, read_profile
 
@@ -260,24 +260,7 @@ class WriteRegionHome(Step):
         ]
 
     def apply(self, change: Change) -> None:
-        from azure.mgmt.cosmosdb.models import FailoverPolicies, FailoverPolicy
-
-        from fhirdr.regions import display_name
-
-        account = read_account(self)
-        order = [_home(self)] + [r for r, _, _ in regions_of(account) if r != _home(self)]
-        policies = FailoverPolicies(
-            failover_policies=[
-                FailoverPolicy(location_name=display_name(region), failover_priority=index)
-                for index, region in enumerate(order)
-            ]
-        )
-        backing = self.ctx.target.require_backing()
-        wait(
-            self.ctx.azure.cosmos().database_accounts.begin_failover_priority_change(
-                backing.cosmos_resource_group, backing.cosmos_account, policies
-            )
-        )
+        make_write_region(self, _home(self))
 
 
 class ComputeHome(Step):

@@ -117,9 +117,10 @@ def _put_endpoint(request: Request) -> Response:
             raise InvalidRequestContent(f"Priority {priority} is already used by endpoint '{other.body['name']}'.")
     props.setdefault("endpointStatus", "Enabled")
     props.setdefault("weight", 1)
-    health = store.get_json("region-health", {})
+    from fhirdr.sim.lifecycle import is_up
+
     region = "".join(str(props.get("endpointLocation", "")).split()).lower()
-    props["endpointMonitorStatus"] = "Degraded" if health.get(region) == "down" else "Online"
+    props["endpointMonitorStatus"] = "Online" if is_up(store, region) else "Degraded"
     if props["endpointStatus"] == "Disabled":
         props["endpointMonitorStatus"] = "Disabled"
     body = put_endpoint(store, profile.id, request.params["kind"], request.params["endpoint"], props)
