@@ -287,10 +287,10 @@ class CosmosAccess(Step):
         for policy in facts.vault.properties.access_policies or []:
             if principal and policy.object_id == principal and policy.permissions:
                 permissions |= {text(p) for p in policy.permissions.get("keys") or []}  # .keys is the mapping method
-        has_role = False
+        role_held = False
         if rbac and principal:
-            has_role = _has_role(self, facts.vault.id, principal, CRYPTO_USER_ROLE)
-        return AccessFacts(facts.ref, facts.vault, principal, permissions, rbac, has_role)
+            role_held = has_role(self, facts.vault.id, principal, CRYPTO_USER_ROLE)
+        return AccessFacts(facts.ref, facts.vault, principal, permissions, rbac, role_held)
 
     def observe(self, facts: AccessFacts) -> str:
         if facts.ref is None or facts.vault is None:
@@ -388,7 +388,7 @@ class CrossTenant(Step):
         return []
 
 
-def _has_role(step: Step, scope: str, principal: str, role: str) -> bool:
+def has_role(step: Step, scope: str, principal: str, role: str) -> bool:
     auth = step.ctx.azure.authorization()
     definitions, assignments = concurrently(
         lambda: list(auth.role_definitions.list(scope, filter=f"roleName eq '{role}'")),

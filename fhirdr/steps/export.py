@@ -7,7 +7,7 @@ from typing import Any
 
 from fhirdr.azure.session import get_or_none
 from fhirdr.steps.base import Change, Step, text
-from fhirdr.steps.cmk import _has_role, assign_role
+from fhirdr.steps.cmk import assign_role, has_role
 from fhirdr.steps.service import read_service
 
 BLOB_ROLE = "Storage Blob Data Contributor"
@@ -95,8 +95,8 @@ class Identity(Step):
         export = read_export(self)
         identity = export.service.identity
         principal = identity.principal_id if identity and text(identity.type) == "SystemAssigned" else None
-        has_role = bool(export.account and principal and _has_role(self, export.account.id, principal, BLOB_ROLE))
-        return IdentityFacts(export, principal, has_role)
+        role_held = bool(export.account and principal and has_role(self, export.account.id, principal, BLOB_ROLE))
+        return IdentityFacts(export, principal, role_held)
 
     def observe(self, facts: IdentityFacts) -> str:
         if not facts.export.name or facts.export.account is None:
