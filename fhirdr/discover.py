@@ -11,7 +11,6 @@ from fhirdr.azure.session import azure_errors, get_or_none
 from fhirdr.errors import FhirdrError, TargetError
 from fhirdr.regions import normalise_region
 from fhirdr.steps.ids import ArmId
-from fhirdr.target import PRIVATE_DNS_ZONE
 
 
 @dataclass
@@ -83,7 +82,7 @@ def _discover(
     if connectors:
         found.updates["iomt"] = {"connectors": connectors}
 
-    backing = _backing(session, group, name, primary, secondary, cosmos_account, traffic_manager, found)
+    backing = _backing(session, group, service, primary, secondary, cosmos_account, traffic_manager, found)
     found.updates["kind"] = "backing" if backing else "managed"
     if backing:
         found.updates["backing"] = backing["updates"]
@@ -117,26 +116,28 @@ def _private_link(session: Any, group: str, service: Any, found: Discovery) -> d
         settings: dict[str, Any] = {"private_endpoint": endpoint.name, "primary_vnet": subnet.name}
         if subnet.resource_group.lower() != group.lower():
             settings["resource_group"] = subnet.resource_group
+        zone = session.cloud.private_link_zone  # each cloud has its own privatelink zone
         for zone_group in dict.fromkeys([group, ref.resource_group]):
-            if get_or_none(session.private_dns().private_zones.get, zone_group, PRIVATE_DNS_ZONE) is not None:
-                settings["zone"] = PRIVATE_DNS_ZONE
+            if get_or_none(session.private_dns().private_zones.get, zone_group, zone) is not None:
+                settings["zone"] = zone
                 if zone_group.lower() != group.lower():
                     settings["zone_resource_group"] = zone_group
                 break
         else:
-            found.notes.append(f"no private DNS zone {PRIVATE_DNS_ZONE} found next to the service or its endpoint")
+            found.notes.append(f"no private DNS zone {zone} found next to the service or its endpoint")
         return settings
     found.notes.append("the service has no private endpoint: no [private_link] written")
     return {}
 
 
 def _paired_offered(session: Any, subscription: str, primary: str) -> str | None:
-    from fhirdr.regions import FHIR_REGIONS
+    from fhirdr.regions import fhir_regions_of
 
+    offered = fhir_regions_of(session.cloud.name)
     for location in session.subscriptions().subscriptions.list_locations(subscription):
         if location.name == primary and location.metadata:
             for paired in location.metadata.paired_region or []:
-                if normalise_region(paired.name) in FHIR_REGIONS:
+                if normalise_region(paired.name) in offered:
                     return normalise_region(paired.name)
     return None
 
@@ -155,43 +156,99 @@ def _free_range(session: Any, group: str) -> str:
     raise FhirdrError("no free /16 in 10.0.0.0/8 for the secondary VNet; set secondary_address_space yourself")
 
 
+def names_service(tags: dict[str, str] | None, service: Any, host: str) -> bool:
+    """Whether a resource's tags name the FHIR service: its name, host, URL or resource id."""
+    wanted = {service.name.lower(), host.lower(), f"https://{host}".lower(), service.id.lower()}
+    return any(str(value).strip().rstrip("/").lower() in wanted for value in (tags or {}).values())
+
+
+def _tied_accounts(accounts: list[Any], service: Any, host: str) -> list[Any]:
+    # Tied: a tag naming the service, or the account carrying the service's own name (the open-source
+    # FHIR server's template names its Cosmos DB account after the service).
+    return [a for a in accounts if names_service(a.tags, service, host) or a.name.lower() == service.name.lower()]
+
+
+def _tied_profiles(profiles: list[Any], service: Any, host: str) -> list[Any]:
+    def points_at_service(profile: Any) -> bool:
+        return any((e.target or "").lower() == host.lower() for e in profile.endpoints or [])
+
+    return [p for p in profiles if names_service(p.tags, service, host) or points_at_service(p)]
+
+
 def _backing(
     session: Any,
     group: str,
-    service: str,
+    service: Any,
     primary: str,
     secondary: str | None,
     cosmos_account: str | None,
     traffic_manager: str | None,
     found: Discovery,
 ) -> dict[str, Any] | None:
+    """The Cosmos DB account and Traffic Manager profile behind the service: named, or tied to it, never guessed.
+
+    Taking an unrelated account would let `enable --apply` add a billed region to it, so what is
+    merely in the same resource group is listed with the flags to name it, and the kind stays managed.
+    """
     cosmos = session.cosmos()
+    manager = session.traffic_manager()
+    host = f"{service.name}.{session.cloud.fhir_suffix}"
     if cosmos_account:
         if get_or_none(cosmos.database_accounts.get, group, cosmos_account) is None:
             raise TargetError(f"Cosmos DB account '{cosmos_account}' was not found in resource group '{group}'")
-        account = cosmos_account
+        account_candidates, accounts = [cosmos_account], [cosmos_account]
     else:
-        accounts = [a.name for a in cosmos.database_accounts.list_by_resource_group(group)]
-        account = accounts[0] if len(accounts) == 1 else None
-        if len(accounts) > 1:
-            found.notes.append(f"several Cosmos DB accounts in {group} ({', '.join(accounts)}): pass --cosmos-account")
-    if account is None:
-        return None
-    manager = session.traffic_manager()
+        listed = list(cosmos.database_accounts.list_by_resource_group(group))
+        account_candidates = [a.name for a in listed]
+        accounts = [a.name for a in _tied_accounts(listed, service, host)]
     if traffic_manager:
-        profile = get_or_none(manager.profiles.get, group, traffic_manager)
-        if profile is None:
+        named = get_or_none(manager.profiles.get, group, traffic_manager)
+        if named is None:
             raise TargetError(f"Traffic Manager profile '{traffic_manager}' was not found in resource group '{group}'")
+        profile_candidates, profiles = [traffic_manager], [named]
     else:
-        profiles = list(manager.profiles.list_by_resource_group(group))
-        profile = profiles[0] if len(profiles) == 1 else None
-    if profile is None:
-        found.notes.append(
-            f"Cosmos DB account {account} found but no single Traffic Manager profile: kind stays "
-            "managed (pass --traffic-manager)"
-        )
-        return None
-    databases = [d.name for d in cosmos.sql_resources.list_sql_databases(group, account)]
+        listed_profiles = list(manager.profiles.list_by_resource_group(group))
+        profile_candidates = [p.name for p in listed_profiles]
+        # The list leaves endpoints out: read each profile to see where it points.
+        full = [manager.profiles.get(group, p.name) for p in listed_profiles]
+        profiles = _tied_profiles(full, service, host)
+    if len(accounts) == 1 and len(profiles) == 1:
+        return _backing_settings(session, group, accounts[0], profiles[0], primary, secondary)
+    if account_candidates or profile_candidates:
+        found.notes.append(_ask_which(service.name, group, account_candidates, accounts, profile_candidates, profiles))
+    return None
+
+
+def _ask_which(
+    service: str,
+    group: str,
+    account_candidates: list[str],
+    accounts: list[str],
+    profile_candidates: list[str],
+    profiles: list[Any],
+) -> str:
+    """What was found and how to name it: the kind stays managed until the user says which."""
+    found = []
+    if account_candidates:
+        found.append(f"Cosmos DB account(s) {', '.join(account_candidates)}")
+    if profile_candidates:
+        found.append(f"Traffic Manager profile(s) {', '.join(profile_candidates)}")
+    tied = [*accounts, *(p.name for p in profiles)]
+    why = f"only {', '.join(tied)} tied to it" if tied else f"none tagged with {service} or pointing at its host"
+    account = accounts[0] if len(accounts) == 1 else (account_candidates[0] if len(account_candidates) == 1 else "NAME")
+    profile = (
+        profiles[0].name if len(profiles) == 1 else (profile_candidates[0] if len(profile_candidates) == 1 else "NAME")
+    )
+    return (
+        f"found {' and '.join(found)} in {group}, {why}: kind stays managed. If they are the ones behind "
+        f"{service}, run `fhirdr init --cosmos-account {account} --traffic-manager {profile}`"
+    )
+
+
+def _backing_settings(
+    session: Any, group: str, account: str, profile: Any, primary: str, secondary: str | None
+) -> dict[str, Any]:
+    databases = [d.name for d in session.cosmos().sql_resources.list_sql_databases(group, account)]
     defaults: dict[str, Any] = {}
     primary_target = next((e.target for e in profile.endpoints or [] if e.target and primary in e.target), None)
     if primary_target and secondary:

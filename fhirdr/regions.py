@@ -1,4 +1,4 @@
-"""Azure region names, where Azure API for FHIR is offered, and name validation."""
+"""Azure region names per cloud, where Azure API for FHIR is offered, and name validation."""
 
 from __future__ import annotations
 
@@ -100,19 +100,71 @@ FHIR_REGIONS: frozenset[str] = frozenset(
 )
 
 
+# Sovereign clouds have regions of their own (names as `az account list-locations` gives them in
+# each cloud). Azure API for FHIR in Azure Government: US Gov Arizona, Texas and Virginia
+# (microsoft/fhir-starter docs/Readme.md, "products available by region"); none is listed for
+# Azure China, so there fhirdr asks for the secondary region instead of proposing one.
+GOVERNMENT_REGIONS: frozenset[str] = frozenset(
+    ["usgovarizona", "usgovtexas", "usgovvirginia", "usgoviowa", "usdodcentral", "usdodeast"]
+)
+CHINA_REGIONS: frozenset[str] = frozenset(
+    ["chinaeast", "chinaeast2", "chinaeast3", "chinanorth", "chinanorth2", "chinanorth3"]
+)
+
+REGIONS_BY_CLOUD: dict[str, frozenset[str]] = {
+    "AzureCloud": AZURE_REGIONS,
+    "AzureUSGovernment": GOVERNMENT_REGIONS,
+    "AzureChinaCloud": CHINA_REGIONS,
+}
+FHIR_REGIONS_BY_CLOUD: dict[str, frozenset[str]] = {
+    "AzureCloud": FHIR_REGIONS,
+    "AzureUSGovernment": frozenset(["usgovarizona", "usgovtexas", "usgovvirginia"]),
+    "AzureChinaCloud": frozenset(),
+}
+_EXAMPLES = {
+    "AzureCloud": "'westus2' or 'northeurope'",
+    "AzureUSGovernment": "'usgovvirginia' or 'usgovtexas'",
+    "AzureChinaCloud": "'chinanorth3' or 'chinaeast2'",
+}
+
+
+def _cloud_key(cloud: str) -> str:
+    for key in REGIONS_BY_CLOUD:
+        if key.lower() == cloud.lower():
+            return key
+    return "AzureCloud"
+
+
+def regions_of(cloud: str = "AzureCloud") -> frozenset[str]:
+    """The region names of a cloud (AzureCloud, AzureUSGovernment, AzureChinaCloud)."""
+    return REGIONS_BY_CLOUD[_cloud_key(cloud)]
+
+
+def fhir_regions_of(cloud: str = "AzureCloud") -> frozenset[str]:
+    """The regions of a cloud where Azure API for FHIR is offered."""
+    return FHIR_REGIONS_BY_CLOUD[_cloud_key(cloud)]
+
+
 def normalise_region(value: str) -> str:
     """'West US 2' and 'westus2' name the same region."""
     return "".join(value.split()).lower()
 
 
-def validate_region(value: str, field: str) -> str:
-    """Return the normalised region name, or raise a TargetError that names the field."""
+def validate_region(value: str, field: str, cloud: str = "AzureCloud") -> str:
+    """Return the normalised region name, or raise a TargetError that names the field (and the cloud)."""
     region = normalise_region(value)
-    if region in AZURE_REGIONS:
+    known = regions_of(cloud)
+    if region in known:
         return region
-    close = difflib.get_close_matches(region, sorted(AZURE_REGIONS), n=3, cutoff=0.6)
-    hint = f"did you mean {', '.join(close)}?" if close else "use a name such as 'westus2' or 'northeurope'"
-    raise TargetError(f"{field}: '{value}' is not an Azure region", hint=hint)
+    key = _cloud_key(cloud)
+    other = next((name for name, regions in REGIONS_BY_CLOUD.items() if region in regions), None)
+    if other:
+        hint = f"{region} is a region of {other}: pass --cloud {other}, or use one of {key}'s regions"
+    else:
+        close = difflib.get_close_matches(region, sorted(known), n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(close)}?" if close else f"use a name such as {_EXAMPLES[key]}"
+    where = "an Azure region" if key == "AzureCloud" else f"a region of {key}"
+    raise TargetError(f"{field}: '{value}' is not {where}", hint=hint)
 
 
 _DISPLAY_NAMES = {
@@ -174,6 +226,18 @@ _DISPLAY_NAMES = {
     "westus": "West US",
     "westus2": "West US 2",
     "westus3": "West US 3",
+    "usgovarizona": "USGov Arizona",
+    "usgovtexas": "USGov Texas",
+    "usgovvirginia": "USGov Virginia",
+    "usgoviowa": "USGov Iowa",
+    "usdodcentral": "USDoD Central",
+    "usdodeast": "USDoD East",
+    "chinaeast": "China East",
+    "chinaeast2": "China East 2",
+    "chinaeast3": "China East 3",
+    "chinanorth": "China North",
+    "chinanorth2": "China North 2",
+    "chinanorth3": "China North 3",
 }
 
 

@@ -179,7 +179,7 @@ def read_target_file(path: Path) -> dict[str, Any]:
         raise TargetError(f"{path}: not valid TOML: {exc}") from None
 
 
-def load_target(path: Path | None, overrides: dict[str, Any] | None = None) -> Target:
+def load_target(path: Path | None, overrides: dict[str, Any] | None = None, cloud: str = "AzureCloud") -> Target:
     """Build the target from the file (when given), then AZURE_* variables, then flags."""
     raw: dict[str, Any] = read_target_file(path) if path else {}
     where = str(path) if path else "target"
@@ -190,7 +190,7 @@ def load_target(path: Path | None, overrides: dict[str, Any] | None = None) -> T
     for key, value in (overrides or {}).items():
         if value is not None:
             merged[key] = value
-    return parse_target(merged, where, path)
+    return parse_target(merged, where, path, cloud)
 
 
 def _str(data: dict[str, Any], key: str, where: str, required: bool = False) -> str | None:
@@ -223,7 +223,9 @@ def _name(value: str | None, field_name: str, where: str) -> str | None:
     return value
 
 
-def parse_target(data: dict[str, Any], where: str = "target", source: Path | None = None) -> Target:
+def parse_target(
+    data: dict[str, Any], where: str = "target", source: Path | None = None, cloud: str = "AzureCloud"
+) -> Target:
     """Validate a target mapping; every problem names the key it is about."""
     _check_unknown(data, _TOP_KEYS, where)
     subscription = _str(data, "subscription", where, required=True)
@@ -243,8 +245,8 @@ def parse_target(data: dict[str, Any], where: str = "target", source: Path | Non
         raise TargetError(f"{where}: 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
     primary = _str(data, "primary_region", where)
     secondary = _str(data, "secondary_region", where)
-    primary = validate_region(primary, f"{where}: 'primary_region'") if primary else None
-    secondary = validate_region(secondary, f"{where}: 'secondary_region'") if secondary else None
+    primary = validate_region(primary, f"{where}: 'primary_region'", cloud) if primary else None
+    secondary = validate_region(secondary, f"{where}: 'secondary_region'", cloud) if secondary else None
     if primary and secondary and primary == secondary:
         raise TargetError(f"{where}: 'secondary_region' must differ from 'primary_region' ({primary})")
     test_environment = data.get("test_environment", False)

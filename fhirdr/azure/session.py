@@ -215,9 +215,14 @@ class AzureSession:
         )
         response = client.send_request(request)
         if response.status_code != 200:
+            try:
+                code = (response.json().get("error") or {}).get("code")
+            except ValueError:
+                code = None
             raise AzureError(
                 f"Microsoft Graph answered HTTP {response.status_code} looking up application {app_id}",
                 hint="the signed-in identity needs to read service principals (Application.Read.All)",
+                code=code,
             )
         found = response.json().get("value") or []
         return found[0]["id"] if found else None

@@ -44,7 +44,7 @@ def init(
     text = path.read_text(encoding="utf-8") if path.exists() else "# fhirdr target, written by `fhirdr init`\n"
     new_text, written = merge_toml_text(text, found.updates, found.defaults)
     path.write_text(new_text, encoding="utf-8")
-    load_target(path)  # what was written must read back
+    load_target(path, cloud=settings.cloud)  # what was written must read back
     terminal = settings.terminal
     terminal.display_success(
         f"{path}: {len(written)} value(s) written" + (f" ({', '.join(written)})" if written else ", nothing changed")

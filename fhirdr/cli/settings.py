@@ -48,7 +48,7 @@ class Settings:
 
     def load_target(self) -> Target:
         overrides = {"subscription": self.subscription, "resource_group": self.resource_group, "service": self.service}
-        return load_target(self.target_file(), overrides)
+        return load_target(self.target_file(), overrides, self.cloud)
 
     def azure(self, target: Target) -> Any:
         from fhirdr.azure.session import AzureSession
@@ -56,4 +56,14 @@ class Settings:
         session = AzureSession(target.subscription, self.cloud, self.sim_path if self.use_sim else None)
         if session.simulated:
             session.sim_store  # noqa: B018 - fail early, with the hint, when there is no world yet
+        else:
+            self.warn_cloud_mismatch()
         return session
+
+    def warn_cloud_mismatch(self) -> None:
+        """Say so when `az cloud set` names another cloud than --cloud (AzureCliCredential follows the CLI's)."""
+        from fhirdr.azure.clouds import cli_cloud_mismatch
+
+        mismatch = cli_cloud_mismatch(self.cloud)
+        if mismatch:
+            self.terminal.display_warning(mismatch)

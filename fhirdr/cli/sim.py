@@ -52,6 +52,23 @@ def init(
         [], "--mistake", help="Build in a typical mistake (repeatable); `fhirdr sim init --mistake help` lists them."
     ),
     force: bool = typer.Option(False, "--force", help="Rebuild the world and rewrite the target file."),
+    role_id_form: str = typer.Option(
+        "subscription",
+        "--role-id-form",
+        help="How existing role assignments name their role: subscription or providers (management group).",
+    ),
+    graph_denied: bool = typer.Option(
+        False, "--graph-denied", help="Microsoft Graph refuses to read service principals (403)."
+    ),
+    vault_resource_group: str | None = typer.Option(
+        None, "--vault-resource-group", help="Put the key vault and export storage account in this other group."
+    ),
+    storage_access_rules: bool = typer.Option(
+        False, "--storage-access-rules", help="Give the export account resource access and IPv6 firewall rules."
+    ),
+    untagged_backing: bool = typer.Option(
+        False, "--untagged-backing", help="No tag ties the Cosmos DB account and Traffic Manager to the service."
+    ),
 ) -> None:
     """Build a two-region world: a FHIR service in westus2 with Private Link; westcentralus empty."""
     from fhirdr.sim.store import Store
@@ -74,7 +91,14 @@ def init(
         raise BadInputError(f"--mistake {unknown[0]!r} is not known", hint=listing)
     if kind not in ("managed", "backing"):
         raise BadInputError(f"--kind {kind!r} is not a target kind", hint="use managed or backing")
+    if role_id_form not in ("subscription", "providers"):
+        raise BadInputError(f"--role-id-form {role_id_form!r} is not known", hint="use subscription or providers")
+    from fhirdr.azure.clouds import get_cloud
+    from fhirdr.sim.world import CLOUD_REGIONS
+
+    cloud = get_cloud(settings.cloud).name  # `fhirdr --cloud AzureUSGovernment sim init`: a world of that cloud
     spec = WorldSpec(
+        **CLOUD_REGIONS.get(cloud, {}),
         service=service,
         endpoint_pending=pending_endpoint,
         page_size=page_size,
@@ -87,8 +111,14 @@ def init(
         iomt=iomt,
         mistakes=tuple(mistake),
         dr_enabled=dr_enabled,
+        role_id_form=role_id_form,
+        graph_denied=graph_denied,
+        vault_resource_group=vault_resource_group,
+        storage_access_rules=storage_access_rules,
+        cloud=cloud,
+        backing_tags=not untagged_backing,
     )
-    parse_target(target_for(spec), "--service-name")  # bad names are refused before anything is written
+    parse_target(target_for(spec), "--service-name", cloud=cloud)  # bad names are refused before anything is written
     if Store(path).exists() and not force:
         terminal.display_info(
             f"the simulated Azure already exists at {path}; kept as it is (use --force to rebuild it)"

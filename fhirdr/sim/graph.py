@@ -10,7 +10,14 @@ from fhirdr.sim.router import Response
 from fhirdr.sim.store import Store
 
 GRAPH_HOST = "graph.microsoft.com"
-KNOWN_APPS = {"a232010e-820c-4083-83bb-3ace5fc29d0b": "Azure Cosmos DB"}
+
+
+def known_apps(store: Store) -> dict[str, str]:
+    """First-party applications with a service principal in the world's tenant: those of its cloud."""
+    from fhirdr.azure.clouds import get_cloud
+
+    cloud = get_cloud(store.get_meta("cloud", "AzureCloud") or "AzureCloud")
+    return {cloud.cosmos_cmk_app_id: "Azure Cosmos DB"}
 
 
 def service_principal_object_id(store: Store, app_id: str) -> str:
@@ -20,6 +27,19 @@ def service_principal_object_id(store: Store, app_id: str) -> str:
 
 def handle(store: Store, method: str, url: str) -> Response:
     parts = urlsplit(url)
+    if store.get_meta("graph_denied", "") == "1":
+        # What Graph answers an identity without Application.Read.All (Directory.Read.All):
+        # 403 with the OData error body (learn.microsoft.com/graph/errors).
+        return Response(
+            403,
+            {
+                "error": {
+                    "code": "Authorization_RequestDenied",
+                    "message": "Insufficient privileges to complete the operation.",
+                    "innerError": {"date": "2026-01-01T00:00:00", "request-id": str(uuid.uuid4())},
+                }
+            },
+        )
     if method != "GET" or parts.path.rstrip("/") != "/v1.0/servicePrincipals":
         return Response(404, {"error": {"code": "Request_ResourceNotFound", "message": f"{parts.path} not found"}})
     query = parse_qs(parts.query).get("$filter", [""])[0]
@@ -27,7 +47,8 @@ def handle(store: Store, method: str, url: str) -> Response:
     if not match:
         return Response(400, {"error": {"code": "Request_UnsupportedQuery", "message": "filter by appId"}})
     app_id = match.group(1).lower()
-    if app_id not in KNOWN_APPS:
+    apps = known_apps(store)
+    if app_id not in apps:
         return Response(200, {"value": []})
     return Response(
         200,
@@ -36,7 +57,7 @@ def handle(store: Store, method: str, url: str) -> Response:
                 {
                     "id": service_principal_object_id(store, app_id),
                     "appId": app_id,
-                    "displayName": KNOWN_APPS[app_id],
+                    "displayName": apps[app_id],
                     "servicePrincipalType": "Application",
                 }
             ]

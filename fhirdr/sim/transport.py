@@ -126,7 +126,9 @@ class SimTransport(HttpTransport):
     def _send(self, request: Any) -> SimResponse:
         if self.latency:
             time.sleep(self.latency)
-        url = str(request.url)
+        from fhirdr.azure.clouds import public_url
+
+        url = public_url(str(request.url))  # sovereign clouds' hosts are answered like the public ones
         host = urlsplit(url).hostname or ""
         if host.endswith(FHIR_SUFFIX):
             return self._send_fhir(request, url)

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fhirdr.azure.clouds import Cloud, get_cloud
 from fhirdr.sim.graph import service_principal_object_id
-from fhirdr.sim.providers.authorization import ASSIGNMENT_TYPE
+from fhirdr.sim.providers.authorization import ASSIGNMENT_TYPE, role_definition_id
 from fhirdr.sim.providers.cosmosdb import ACCOUNT_TYPE, DEFAULT_LAG_MS, account_body, put_throughput, replication_key
 from fhirdr.sim.providers.healthcareapis import CONNECTION_TYPE, SERVICE_TYPE, dr_state_key, put_iomt
 from fhirdr.sim.providers.keyvault import KEY_TYPE, VAULT_TYPE, key_body, vault_body
@@ -22,9 +23,12 @@ from fhirdr.sim.providers.subscriptions import display_name
 from fhirdr.sim.providers.trafficmanager import new_profile, put_endpoint
 from fhirdr.sim.router import DEFAULT_PAGE_SIZE
 from fhirdr.sim.store import Store
-from fhirdr.target import PRIVATE_DNS_ZONE
 
-COSMOS_APP = "a232010e-820c-4083-83bb-3ace5fc29d0b"
+# The regions a world of a sovereign cloud starts in (its own paired regions).
+CLOUD_REGIONS: dict[str, dict[str, str]] = {
+    "AzureUSGovernment": {"primary_region": "usgovvirginia", "secondary_region": "usgovtexas"},
+    "AzureChinaCloud": {"primary_region": "chinanorth3", "secondary_region": "chinaeast3"},
+}
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,21 @@ class WorldSpec:
     mistakes: tuple[str, ...] = ()  # typical mistakes to build in (see MISTAKES)
     offer_throughput: int = 1000
     cosmos_throughput: int | None = None  # None: the same as the service's (parity)
+    # "providers": existing role assignments name their role as /providers/Microsoft.Authorization/
+    # roleDefinitions/{guid} (inherited from a management group; the spec's list example), not
+    # /subscriptions/{sub}/providers/...
+    role_id_form: str = "subscription"
+    graph_denied: bool = False  # Microsoft Graph answers 403 Authorization_RequestDenied (no Application.Read.All)
+    vault_resource_group: str | None = None  # the key vault and export storage account live in this other group
+    storage_access_rules: bool = False  # the export account's firewall also has resource access and IPv6 rules
+    cloud: str = "AzureCloud"  # AzureUSGovernment / AzureChinaCloud: that cloud's regions, DNS names and app ids
+    # The backing Cosmos DB account and Traffic Manager profile carry a tag naming the service; False:
+    # they are untagged, as nothing in Azure requires (fhirdr init must then ask which they are).
+    backing_tags: bool = True
+
+    @property
+    def azure_cloud(self) -> Cloud:
+        return get_cloud(self.cloud)
 
     @property
     def subscription(self) -> str:
@@ -102,6 +121,7 @@ def build_world(path: Path, spec: WorldSpec) -> Store:
             "data_gb": repr(spec.data_gb),
             "detection_delay": repr(spec.detection_delay_minutes * 60),
             "replication_lag_ms": str(spec.replication_lag_ms),
+            "cloud": spec.azure_cloud.name,
         }
     )
     with store.transaction():
@@ -152,7 +172,7 @@ def _populate(store: Store, spec: WorldSpec) -> None:
                 "authenticationConfiguration": {
                     "authority": "https://login.microsoftonline.com/"
                     + str(uuid.uuid5(uuid.NAMESPACE_URL, spec.seed + "/tenant")),
-                    "audience": f"https://{spec.service}.azurehealthcareapis.com",
+                    "audience": f"https://{spec.service}.{spec.azure_cloud.fhir_suffix}",
                     "smartProxyEnabled": False,
                 },
                 "corsConfiguration": {"origins": [], "headers": [], "methods": [], "allowCredentials": False},
@@ -183,7 +203,7 @@ def _populate(store: Store, spec: WorldSpec) -> None:
             "provisioningState": "Succeeded",
         },
     }
-    fqdn = f"{spec.service}.azurehealthcareapis.com"
+    fqdn = f"{spec.service}.{spec.azure_cloud.fhir_suffix}"
     store.put(
         endpoint_id,
         PRIVATE_ENDPOINT_TYPE,
@@ -226,15 +246,16 @@ def _populate(store: Store, spec: WorldSpec) -> None:
         },
     )
 
-    zone_id = f"{gid}/providers/Microsoft.Network/privateDnsZones/{PRIVATE_DNS_ZONE}"
-    put_zone(store, zone_id, PRIVATE_DNS_ZONE, store.new_uuid(), "Succeeded", {})
+    zone = spec.azure_cloud.private_link_zone
+    zone_id = f"{gid}/providers/Microsoft.Network/privateDnsZones/{zone}"
+    put_zone(store, zone_id, zone, store.new_uuid(), "Succeeded", {})
     put_record(
         store,
         f"{zone_id}/A/{spec.service}",
         zone_id,
         "A",
         spec.service,
-        PRIVATE_DNS_ZONE,
+        zone,
         store.new_uuid(),
         {"ttl": 10, "aRecords": [{"ipv4Address": spec.endpoint_ip}]},
     )
@@ -254,10 +275,16 @@ def _populate(store: Store, spec: WorldSpec) -> None:
     if spec.dr_enabled:
         _enable_dr(store, spec, gid)
     service_id = f"{gid}/providers/Microsoft.HealthcareApis/services/{spec.service}"
+    keys_gid = gid
+    if spec.vault_resource_group and (spec.cmk or spec.export):
+        create_group(store, sub, spec.vault_resource_group, spec.primary_region)
+        keys_gid = f"/subscriptions/{sub}/resourceGroups/{spec.vault_resource_group}"
     if spec.cmk:
-        _populate_cmk(store, spec, gid, service_id)
+        _populate_cmk(store, spec, keys_gid, service_id)
     if spec.export:
-        _populate_export(store, spec, gid, service_id)
+        _populate_export(store, spec, keys_gid, service_id)
+    if spec.graph_denied:
+        store.set_meta("graph_denied", "1")
     if spec.iomt:
         put_iomt(
             store,
@@ -325,7 +352,7 @@ def _populate_cmk(store: Store, spec: WorldSpec, gid: str, service_id: str) -> N
         body["properties"]["accessPolicies"] = [
             {
                 "tenantId": _tenant(spec),
-                "objectId": service_principal_object_id(store, COSMOS_APP),
+                "objectId": service_principal_object_id(store, spec.azure_cloud.cosmos_cmk_app_id),
                 "permissions": {"keys": keys, "secrets": [], "certificates": []},
             }
         ]
@@ -368,6 +395,30 @@ def _populate_export(store: Store, spec: WorldSpec, gid: str, service_id: str) -
             "virtualNetworkRules": [],
             "resourceAccessRules": [],
         }
+    if spec.storage_access_rules:
+        # Rules other tools rely on (a Synapse workspace's resource instance rule, an IPv6 range): a
+        # networkAcls PATCH that leaves them out removes them (specification/storage/.../examples/
+        # StorageAccountUpdate.json shows them inside networkAcls).
+        acls = extra.setdefault(
+            "networkAcls",
+            {"bypass": "AzureServices", "defaultAction": "Allow", "ipRules": [], "virtualNetworkRules": []},
+        )
+        acls["resourceAccessRules"] = [
+            {
+                "tenantId": _tenant(spec),
+                "resourceId": f"/subscriptions/{spec.subscription}/resourceGroups/{spec.resource_group}"
+                "/providers/Microsoft.Synapse/workspaces/analytics",
+            }
+        ]
+        acls["ipv6Rules"] = [{"value": "2001:db8:1234::/48", "action": "Allow"}]
+        acls["virtualNetworkRules"] = [
+            {
+                "id": f"/subscriptions/{spec.subscription}/resourceGroups/{spec.resource_group}"
+                f"/providers/Microsoft.Network/virtualNetworks/{spec.primary_vnet}/subnets/private-endpoints",
+                "action": "Allow",
+                "state": "Succeeded",
+            }
+        ]
     store.put(
         account_id,
         STORAGE_TYPE,
@@ -388,10 +439,7 @@ def _populate_export(store: Store, spec: WorldSpec, gid: str, service_id: str) -
 
     _update_service(store, service_id, configure)
     if "no-role" not in mistakes and "no-identity" not in mistakes:
-        role = (
-            f"/subscriptions/{spec.subscription}/providers/Microsoft.Authorization/roleDefinitions/"
-            "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
-        )
+        role = role_definition_id(spec.subscription, "ba92f5b4-2d11-453d-a403-e96b0029c9fe", spec.role_id_form)
         assignment_id = f"{account_id}/providers/Microsoft.Authorization/roleAssignments/{store.new_uuid()}"
         store.put(
             assignment_id,
@@ -480,6 +528,13 @@ def _enable_dr(store: Store, spec: WorldSpec, gid: str) -> None:
     )
 
 
+def _tag(store: Store, resource_id: str, tags: dict[str, str]) -> None:
+    stored = store.get(resource_id)
+    assert stored is not None
+    stored.body["tags"] = {**stored.body.get("tags", {}), **tags}
+    store.put(stored.id, stored.type, stored.id.split("/providers/")[0], stored.body)
+
+
 def _populate_backing(store: Store, spec: WorldSpec, gid: str) -> None:
     """The parts a support engineer (or a self-hosting operator) reaches: Cosmos DB and Traffic Manager."""
     account_id = f"{gid}/providers/Microsoft.DocumentDB/databaseAccounts/{spec.cosmos_account}"
@@ -489,12 +544,16 @@ def _populate_backing(store: Store, spec: WorldSpec, gid: str) -> None:
         gid,
         account_body(spec.cosmos_account, account_id, spec.primary_region, [spec.primary_region], False),
     )
+    if spec.backing_tags:
+        _tag(store, account_id, {"fhir-service": spec.service})
     put_throughput(store, account_id, "fhir", spec.cosmos_throughput or spec.offer_throughput)
     service_id = f"{gid}/providers/Microsoft.HealthcareApis/services/{spec.service}"
     store.set_meta(f"backing:{service_id.lower()}", account_id)
     store.set_json(replication_key(account_id), {"lag_ms": spec.replication_lag_ms, "data_gb": spec.data_gb})
     profile_id = f"{gid}/providers/Microsoft.Network/trafficManagerProfiles/{spec.traffic_manager}"
     new_profile(store, profile_id, spec.traffic_manager)
+    if spec.backing_tags:
+        _tag(store, profile_id, {"fhir-service": spec.service})
     store.set_meta(f"compute:{service_id.lower()}", profile_id)
     put_endpoint(
         store,
@@ -528,7 +587,7 @@ def target_for(spec: WorldSpec) -> dict[str, Any]:
             "primary_vnet": spec.primary_vnet,
             "secondary_vnet": spec.secondary_vnet,
             "secondary_address_space": [spec.secondary_address_space],
-            "zone": PRIVATE_DNS_ZONE,
+            "zone": spec.azure_cloud.private_link_zone,
             "secondary_link_registration": False,
         },
         "contact": {

@@ -8,11 +8,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fhirdr.azure.session import concurrently, get_or_none
-from fhirdr.errors import TargetError
+from fhirdr.errors import AzureError, TargetError
 from fhirdr.steps.base import Change, Step, text
+from fhirdr.steps.ids import ArmId
 from fhirdr.steps.service import read_service
 
-COSMOS_APP_ID = "a232010e-820c-4083-83bb-3ace5fc29d0b"  # Azure Cosmos DB first-party application (public cloud)
 CRYPTO_USER_ROLE = "Key Vault Crypto Service Encryption User"
 NEEDED_KEY_PERMISSIONS = ("get", "wrapKey", "unwrapKey")
 CROSS_TENANT_REGIONS = ("brazilsouth", "eastasia", "southeastasia")
@@ -36,8 +36,9 @@ def key_ref(service: Any) -> KeyRef | None:
     return KeyRef((parts.hostname or "").split(".")[0], path[1] if len(path) > 1 else "", uri)
 
 
-def _vault_group(step: Step) -> str:
-    return step.ctx.options.get("vault_resource_group") or step.ctx.target.resource_group
+def find_by_name(items: Any, name: str) -> Any | None:
+    """The resource called `name` among those a subscription-wide list returned (names are case-insensitive)."""
+    return next((item for item in items if (item.name or "").lower() == name.lower()), None)
 
 
 @dataclass
@@ -54,13 +55,19 @@ def read_cmk(step: Step, with_key: bool = False) -> CmkFacts:
     if ref is None:
         return CmkFacts(None, service=service)
     vaults = step.ctx.azure.key_vault()
-    group = _vault_group(step)
-    # A missing vault makes the key read a 404 too, so both reads can go at once.
-    vault, key = concurrently(
-        lambda: get_or_none(vaults.vaults.get, group, ref.vault),
-        lambda: get_or_none(vaults.keys.get, group, ref.vault, ref.key) if with_key else None,
-    )
+    # The key URI names only the vault: it can be in any resource group of the subscription.
+    listed = find_by_name(vaults.vaults.list_by_subscription(), ref.vault)
+    if listed is None:
+        return CmkFacts(ref, None, None, service)
+    group = ArmId.parse(listed.id).resource_group
+    vault = vaults.vaults.get(group, listed.name)  # the list leaves out access policies and network rules
+    key = get_or_none(vaults.keys.get, group, listed.name, ref.key) if with_key else None
     return CmkFacts(ref, vault, key, service)
+
+
+def vault_group(facts: CmkFacts) -> str:
+    assert facts.vault is not None
+    return ArmId.parse(facts.vault.id).resource_group
 
 
 NOT_APPLICABLE = "not applicable: the service uses a Microsoft-managed key"
@@ -108,8 +115,8 @@ class VaultRecovery(Step):
                 Change(
                     "fix-vault",
                     facts.ref.vault,
-                    f"key vault {facts.ref.vault} is not reachable in resource "
-                    f"group {_vault_group(self)}: the service cannot reach its key",
+                    f"key vault {facts.ref.vault} was not found in subscription "
+                    f"{self.ctx.target.subscription}: the service cannot reach its key",
                     fixable=False,
                 )
             ]
@@ -131,10 +138,10 @@ class VaultRecovery(Step):
         from azure.mgmt.keyvault.models import VaultPatchParameters, VaultPatchProperties
 
         facts = read_cmk(self)
-        assert facts.ref is not None
+        assert facts.vault is not None
         self.ctx.azure.key_vault().vaults.update(
-            _vault_group(self),
-            facts.ref.vault,
+            vault_group(facts),
+            facts.vault.name,
             VaultPatchParameters(
                 properties=VaultPatchProperties(enable_soft_delete=True, enable_purge_protection=True)
             ),
@@ -197,8 +204,8 @@ class VaultNetwork(Step):
             virtual_network_rules=acls.virtual_network_rules,
         )
         self.ctx.azure.key_vault().vaults.update(
-            _vault_group(self),
-            facts.ref.vault,
+            vault_group(facts),
+            facts.vault.name,
             VaultPatchParameters(properties=VaultPatchProperties(network_acls=rules)),
         )
 
@@ -271,6 +278,13 @@ class AccessFacts:
     permissions: set[str]
     rbac: bool
     has_role: bool
+    graph_denied: bool = False  # Microsoft Graph refused the principal lookup: access is unknown
+
+
+GRAPH_HINT = (
+    "let the signed-in identity read service principals in Microsoft Graph (Application.Read.All, or the "
+    "Directory Readers role), then run again; or check the vault's access for application id {app} yourself"
+)
 
 
 class CosmosAccess(Step):
@@ -279,10 +293,18 @@ class CosmosAccess(Step):
     uses = "cmk.cosmos-access"
 
     def facts(self) -> AccessFacts:
-        facts, principal = concurrently(lambda: read_cmk(self), lambda: self.ctx.azure.graph_object_id(COSMOS_APP_ID))
+        facts = read_cmk(self)
         if facts.ref is None or facts.vault is None:
             return AccessFacts(facts.ref, facts.vault, None, set(), False, False)
         rbac = bool(facts.vault.properties.enable_rbac_authorization)
+        # Microsoft Graph is asked only now that there is a key to protect: reading service
+        # principals needs a directory permission many operators' identities do not have.
+        try:
+            principal = self.ctx.azure.graph_object_id(self.ctx.azure.cloud.cosmos_cmk_app_id)
+        except AzureError as exc:
+            if exc.code != "Authorization_RequestDenied":
+                raise
+            return AccessFacts(facts.ref, facts.vault, None, set(), rbac, False, graph_denied=True)
         permissions: set[str] = set()
         for policy in facts.vault.properties.access_policies or []:
             if principal and policy.object_id == principal and policy.permissions:
@@ -295,6 +317,8 @@ class CosmosAccess(Step):
     def observe(self, facts: AccessFacts) -> str:
         if facts.ref is None or facts.vault is None:
             return NOT_APPLICABLE if facts.ref is None else "vault not found"
+        if facts.graph_denied:
+            return "unknown: Microsoft Graph refused to look up the Azure Cosmos DB principal (403)"
         if facts.rbac:
             return f"Azure RBAC vault; {CRYPTO_USER_ROLE} for Azure Cosmos DB: {'yes' if facts.has_role else 'no'}"
         return f"Azure Cosmos DB key permissions: {', '.join(sorted(facts.permissions)) or 'none'}"
@@ -302,12 +326,11 @@ class CosmosAccess(Step):
     def plan(self, facts: AccessFacts) -> list[Change]:
         if facts.ref is None or facts.vault is None:
             return []
+        app = self.ctx.azure.cloud.cosmos_cmk_app_id
+        if facts.graph_denied:
+            return [Change("unknown", facts.vault.id, GRAPH_HINT.format(app=app), fixable=False, severity="warning")]
         if not facts.principal:
-            return [
-                Change(
-                    "fix-principal", COSMOS_APP_ID, "the Azure Cosmos DB principal is not in this tenant", fixable=False
-                )
-            ]
+            return [Change("fix-principal", app, "the Azure Cosmos DB principal is not in this tenant", fixable=False)]
         if facts.rbac:
             if facts.has_role:
                 return []
@@ -350,8 +373,8 @@ class CosmosAccess(Step):
             permissions=Permissions({"keys": list(NEEDED_KEY_PERMISSIONS)}),  # `keys` clashes with Mapping.keys
         )
         self.ctx.azure.key_vault().vaults.update_access_policy(
-            _vault_group(self),
-            facts.ref.vault,
+            vault_group(facts),
+            facts.vault.name,
             "add",
             VaultAccessPolicyParameters(properties=VaultAccessPolicyProperties(access_policies=[entry])),
         )
@@ -388,33 +411,50 @@ class CrossTenant(Step):
         return []
 
 
+def role_guid(role_definition_id: str) -> str:
+    """The GUID at the end of a role definition id.
+
+    Assignments name their role as /subscriptions/{sub}/providers/Microsoft.Authorization/
+    roleDefinitions/{guid} or, inherited from a management group, /providers/Microsoft.Authorization/
+    roleDefinitions/{guid}: only the GUID identifies the role.
+    """
+    return role_definition_id.rstrip("/").rsplit("/", 1)[-1].lower()
+
+
 def has_role(step: Step, scope: str, principal: str, role: str) -> bool:
     auth = step.ctx.azure.authorization()
     definitions, assignments = concurrently(
         lambda: list(auth.role_definitions.list(scope, filter=f"roleName eq '{role}'")),
         lambda: list(auth.role_assignments.list_for_scope(scope, filter=f"principalId eq '{principal}'")),
     )
-    role_ids = {d.id.lower() for d in definitions}
-    return any((a.role_definition_id or "").lower() in role_ids for a in assignments)
+    roles = {role_guid(d.id) for d in definitions}
+    return any(role_guid(a.role_definition_id or "") in roles for a in assignments)
 
 
 def assign_role(step: Step, scope: str, principal: str, role: str) -> None:
+    """Assign `role` at `scope`; an equivalent assignment already there (409 RoleAssignmentExists) is success."""
     import uuid
 
+    from azure.core.exceptions import HttpResponseError
     from azure.mgmt.authorization.models import RoleAssignmentCreateParameters
 
     auth = step.ctx.azure.authorization()
     definition = next(iter(auth.role_definitions.list(scope, filter=f"roleName eq '{role}'")), None)
     if definition is None:
         raise TargetError(f"role '{role}' does not exist at {scope}")
-    name = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{scope.lower()}|{principal}|{definition.id.lower()}"))
-    auth.role_assignments.create(
-        scope,
-        name,
-        RoleAssignmentCreateParameters(
-            role_definition_id=definition.id, principal_id=principal, principal_type="ServicePrincipal"
-        ),
-    )
+    name = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{scope.lower()}|{principal}|{role_guid(definition.id)}"))
+    try:
+        auth.role_assignments.create(
+            scope,
+            name,
+            RoleAssignmentCreateParameters(
+                role_definition_id=definition.id, principal_id=principal, principal_type="ServicePrincipal"
+            ),
+        )
+    except HttpResponseError as exc:
+        # Someone (the portal, a template, a management group) made the same assignment under another name.
+        if getattr(exc, "status_code", None) != 409 or getattr(exc.error, "code", None) != "RoleAssignmentExists":
+            raise
 
 
 def _epoch(value: Any) -> float:

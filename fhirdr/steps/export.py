@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fhirdr.azure.session import get_or_none
 from fhirdr.steps.base import Change, Step, text
-from fhirdr.steps.cmk import assign_role, has_role
+from fhirdr.steps.cmk import assign_role, find_by_name, has_role
+from fhirdr.steps.ids import ArmId
 from fhirdr.steps.service import read_service
 
 BLOB_ROLE = "Storage Blob Data Contributor"
@@ -29,10 +29,12 @@ def read_export(step: Step) -> ExportFacts:
     name = config.storage_account_name if config else None
     if not name:
         return ExportFacts(service, None)
-    group = step.ctx.options.get("storage_resource_group") or step.ctx.target.resource_group
-    return ExportFacts(
-        service, name, get_or_none(step.ctx.azure.storage().storage_accounts.get_properties, group, name)
-    )
+    storage = step.ctx.azure.storage().storage_accounts
+    # The service names only the account: it can be in any resource group of the subscription.
+    listed = find_by_name(storage.list(), name)
+    if listed is None:
+        return ExportFacts(service, name)
+    return ExportFacts(service, name, storage.get_properties(ArmId.parse(listed.id).resource_group, listed.name))
 
 
 class Configured(Step):
@@ -172,27 +174,19 @@ class Network(Step):
         ]
 
     def apply(self, change: Change) -> None:
-        from azure.mgmt.storage.models import NetworkRuleSet, StorageAccountUpdateParameters
+        from azure.mgmt.storage.models import StorageAccountUpdateParameters
 
         facts = read_export(self)
+        assert facts.account is not None
+        # A networkAcls PATCH replaces the whole rule set: send back everything that was read
+        # (resource access, IPv6, virtual network and IP rules) and change only the bypass.
         acls = facts.account.network_rule_set
-        group = self.ctx.options.get("storage_resource_group") or self.ctx.target.resource_group
-        bypass = ",".join(
-            sorted(
-                {
-                    *(b.strip() for b in (text(acls.bypass) or "").split(",") if b.strip() and b.strip() != "None"),
-                    "AzureServices",
-                }
-            )
-        )
-        rules = NetworkRuleSet(
-            bypass=bypass,
-            default_action="Deny",
-            ip_rules=acls.ip_rules,
-            virtual_network_rules=acls.virtual_network_rules,
-        )
+        kept = {b.strip() for b in (text(acls.bypass) or "").split(",") if b.strip() and b.strip() != "None"}
+        acls.bypass = ",".join(sorted(kept | {"AzureServices"}))
         self.ctx.azure.storage().storage_accounts.update(
-            group, facts.account.name, StorageAccountUpdateParameters(network_rule_set=rules)
+            ArmId.parse(facts.account.id).resource_group,
+            facts.account.name,
+            StorageAccountUpdateParameters(network_rule_set=acls),
         )
 
 

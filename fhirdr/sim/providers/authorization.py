@@ -32,6 +32,17 @@ def _definition(sub: str, role_id: str) -> dict[str, Any]:
     }
 
 
+def role_guid(role_definition_id: str) -> str:
+    """The role's GUID, the same in the /subscriptions/{sub}/providers/... and /providers/... forms."""
+    return role_definition_id.rstrip("/").rsplit("/", 1)[-1].lower()
+
+
+def role_definition_id(sub: str, role: str, form: str = "subscription") -> str:
+    """A role definition id in the form an assignment carries: subscription-scoped or tenant (`/providers/...`)."""
+    prefix = "" if form == "providers" else f"/subscriptions/{sub}"
+    return f"{prefix}/providers/Microsoft.Authorization/roleDefinitions/{role}"
+
+
 def _subscription(scope: str) -> str:
     return scope.strip("/").split("/")[1]
 
@@ -51,13 +62,26 @@ def _put_assignment(request: Request) -> Response:
     role, principal = props.get("roleDefinitionId"), props.get("principalId")
     if not role or not principal:
         raise InvalidRequestContent("roleDefinitionId and principalId are required.")
-    if role.rsplit("/", 1)[-1] not in BUILT_IN_ROLES:
+    if role_guid(role) not in BUILT_IN_ROLES:
         raise ArmError(f"The role definition '{role}' does not exist.", code="RoleDefinitionDoesNotExist", status=404)
+    assignment_id = f"{scope}/providers/Microsoft.Authorization/roleAssignments/{request.params['name']}"
     for existing in request.store.children(scope, ASSIGNMENT_TYPE):
         p = existing.body["properties"]
-        if p["principalId"] == principal and p["roleDefinitionId"].lower() == role.lower():
-            raise ArmError("The role assignment already exists.", code="RoleAssignmentExists", status=409)
-    assignment_id = f"{scope}/providers/Microsoft.Authorization/roleAssignments/{request.params['name']}"
+        same = p["principalId"] == principal and role_guid(p["roleDefinitionId"]) == role_guid(role)
+        if existing.id.lower() == assignment_id.lower():
+            if not same:
+                raise ArmError(
+                    "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
+                    code="RoleAssignmentUpdateNotPermitted",
+                )
+            return Response(201, existing.body)  # the same PUT again: ARM answers it like the first
+        if same:
+            # Either form of the role id names the same role: ARM refuses a second assignment of it.
+            raise ArmError(
+                "The role assignment already exists.",
+                code="RoleAssignmentExists",
+                status=409,
+            )
     body = {
         "id": assignment_id,
         "name": request.params["name"],

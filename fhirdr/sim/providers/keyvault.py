@@ -5,7 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from fhirdr.sim.exceptions import ArmError, InvalidRequestContent, NotFound
-from fhirdr.sim.router import RG, Request, Response, Router, parent_of, require_resource
+from fhirdr.sim.router import (
+    RG,
+    SUB,
+    Request,
+    Response,
+    Router,
+    paged,
+    parent_of,
+    require_resource,
+    require_subscription,
+)
 from fhirdr.sim.store import Store
 
 VAULT_TYPE = "Microsoft.KeyVault/vaults"
@@ -155,7 +165,14 @@ def _store(store: Store, stored: Any) -> None:
     store.put(stored.id, stored.type, parent_of(stored.id), stored.body)
 
 
+def _list_by_subscription(request: Request) -> Response:
+    sub = require_subscription(request).lower()
+    vaults = [v.body for v in request.store.by_type(VAULT_TYPE) if v.id.lower().startswith(f"/subscriptions/{sub}/")]
+    return paged(request, vaults)
+
+
 def register(router: Router) -> None:
     router.add(VAULT, GET=_get, PATCH=_patch)
+    router.add(SUB + r"/providers/Microsoft\.KeyVault/vaults", GET=_list_by_subscription)
     router.add(VAULT + r"/accessPolicies/(?P<kind>[^/]+)", PUT=_access_policy)
     router.add(VAULT + r"/keys/(?P<key>[^/]+)", GET=_get_key)

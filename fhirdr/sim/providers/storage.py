@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhirdr.sim.router import RG, Request, Response, Router, parent_of, require_resource
+from fhirdr.sim.router import (
+    RG,
+    SUB,
+    Request,
+    Response,
+    Router,
+    paged,
+    parent_of,
+    require_resource,
+    require_subscription,
+)
 
 ACCOUNT_TYPE = "Microsoft.Storage/storageAccounts"
 ACCOUNT = RG + r"/providers/Microsoft\.Storage/storageAccounts/(?P<account>[^/]+)"
@@ -57,15 +67,30 @@ def _patch(request: Request) -> Response:
     payload = request.json_body()
     props = payload.get("properties") or {}
     if props.get("networkAcls") is not None:
-        current = stored.body["properties"]["networkAcls"]
-        for key, value in props["networkAcls"].items():
-            if value is not None:
-                current[key] = value
+        # networkAcls is replaced as a whole: rules the PATCH leaves out are gone afterwards.
+        sent = props["networkAcls"]
+        stored.body["properties"]["networkAcls"] = {
+            "bypass": sent.get("bypass", "AzureServices"),
+            "defaultAction": sent.get("defaultAction", "Allow"),
+            "ipRules": sent.get("ipRules") or [],
+            "virtualNetworkRules": sent.get("virtualNetworkRules") or [],
+            "resourceAccessRules": sent.get("resourceAccessRules") or [],
+            **({"ipv6Rules": sent["ipv6Rules"]} if sent.get("ipv6Rules") else {}),
+        }
     if payload.get("sku"):
         stored.body["sku"] = {**stored.body["sku"], **payload["sku"]}
     request.store.put(stored.id, stored.type, parent_of(stored.id), stored.body)
     return Response(200, stored.body)
 
 
+def _list(request: Request) -> Response:
+    sub = require_subscription(request).lower()
+    accounts = [
+        a.body for a in request.store.by_type(ACCOUNT_TYPE) if a.id.lower().startswith(f"/subscriptions/{sub}/")
+    ]
+    return paged(request, accounts)
+
+
 def register(router: Router) -> None:
     router.add(ACCOUNT, GET=_get, PATCH=_patch)
+    router.add(SUB + r"/providers/Microsoft\.Storage/storageAccounts", GET=_list)

@@ -56,6 +56,18 @@ LOCATIONS: dict[str, tuple[str | None, str]] = {
     "israelcentral": (None, "Israel"),
     "qatarcentral": (None, "Qatar"),
     "mexicocentral": (None, "Mexico"),
+    # Azure Government and Azure China (their published pairs), listed only in a world of that cloud.
+    "usgovvirginia": ("usgovtexas", "US Government"),
+    "usgovtexas": ("usgovvirginia", "US Government"),
+    "usgovarizona": ("usgovtexas", "US Government"),
+    "usdodeast": ("usdodcentral", "US Department of Defense"),
+    "usdodcentral": ("usdodeast", "US Department of Defense"),
+    "chinanorth": ("chinaeast", "China"),
+    "chinaeast": ("chinanorth", "China"),
+    "chinanorth2": ("chinaeast2", "China"),
+    "chinaeast2": ("chinanorth2", "China"),
+    "chinanorth3": ("chinaeast3", "China"),
+    "chinaeast3": ("chinanorth3", "China"),
 }
 
 
@@ -93,8 +105,9 @@ def location_body(sub: str, name: str) -> dict[str, Any]:
 
 def _list_locations(request: Request) -> Response:
     sub = require_subscription(request)
+    cloud_regions = regions.regions_of(request.store.get_meta("cloud", "AzureCloud") or "AzureCloud")
     # ARM answers this list in one page, without nextLink.
-    return Response(200, {"value": [location_body(sub, name) for name in LOCATIONS]})
+    return Response(200, {"value": [location_body(sub, name) for name in LOCATIONS if name in cloud_regions]})
 
 
 def register(router: Router) -> None:
