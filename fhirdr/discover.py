@@ -207,11 +207,11 @@ def _backing(
             raise TargetError(f"Traffic Manager profile '{traffic_manager}' was not found in resource group '{group}'")
         profile_candidates, profiles = [traffic_manager], [named]
     else:
+        # The list carries each profile's endpoints (specification/trafficmanager/.../stable/2022-04-01/
+        # examples/Profile-GET-ByResourceGroup.json).
         listed_profiles = list(manager.profiles.list_by_resource_group(group))
         profile_candidates = [p.name for p in listed_profiles]
-        # The list leaves endpoints out: read each profile to see where it points.
-        full = [manager.profiles.get(group, p.name) for p in listed_profiles]
-        profiles = _tied_profiles(full, service, host)
+        profiles = _tied_profiles(listed_profiles, service, host)
     if len(accounts) == 1 and len(profiles) == 1:
         return _backing_settings(session, group, accounts[0], profiles[0], primary, secondary)
     if account_candidates or profile_candidates:

@@ -29,7 +29,8 @@ def handle(store: Store, method: str, url: str) -> Response:
     parts = urlsplit(url)
     if store.get_meta("graph_denied", "") == "1":
         # What Graph answers an identity without Application.Read.All (Directory.Read.All):
-        # 403 with the OData error body (learn.microsoft.com/graph/errors).
+        # 403 with the OData error body (MicrosoftDocs/SupportArticles-docs support/entra/entra-id/
+        # app-integration/troubleshoot-authorization-requestdenied-graph-api.md).
         return Response(
             403,
             {

@@ -55,19 +55,23 @@ def read_cmk(step: Step, with_key: bool = False) -> CmkFacts:
     if ref is None:
         return CmkFacts(None, service=service)
     vaults = step.ctx.azure.key_vault()
-    # The key URI names only the vault: it can be in any resource group of the subscription.
-    listed = find_by_name(vaults.vaults.list_by_subscription(), ref.vault)
-    if listed is None:
+    # The key URI names only the vault: it can be in any resource group of the subscription. The
+    # subscription's vault list carries each vault's full properties, access policies included
+    # (specification/keyvault/.../stable/2023-07-01/examples/listVaultByResourceGroup.json, same shape).
+    vault = find_by_name(vaults.vaults.list_by_subscription(), ref.vault)
+    if vault is None:
         return CmkFacts(ref, None, None, service)
-    group = ArmId.parse(listed.id).resource_group
-    vault = vaults.vaults.get(group, listed.name)  # the list leaves out access policies and network rules
-    key = get_or_none(vaults.keys.get, group, listed.name, ref.key) if with_key else None
+    key = get_or_none(vaults.keys.get, vault_group_of(vault), vault.name, ref.key) if with_key else None
     return CmkFacts(ref, vault, key, service)
+
+
+def vault_group_of(vault: Any) -> str:
+    return ArmId.parse(vault.id).resource_group
 
 
 def vault_group(facts: CmkFacts) -> str:
     assert facts.vault is not None
-    return ArmId.parse(facts.vault.id).resource_group
+    return vault_group_of(facts.vault)
 
 
 NOT_APPLICABLE = "not applicable: the service uses a Microsoft-managed key"

@@ -117,9 +117,9 @@ def test_check_cmk_without_a_key_never_asks_graph(isolated, cli):
     Application.Read.All (Graph answers 403 Authorization_RequestDenied, "Insufficient privileges to
     complete the operation.") still gets a clean check and a clean status.
 
-    Error body: MicrosoftDocs/azure-docs (Microsoft identity platform) "Failed to call the web API:
-    Forbidden ... Authorization_RequestDenied" troubleshooting section of the web API scenario docs;
-    Graph's OData error shape {"error": {"code", "message", "innerError"}}.
+    Error body: MicrosoftDocs/SupportArticles-docs support/entra/entra-id/app-integration/
+    troubleshoot-authorization-requestdenied-graph-api.md; the full 403 body with innerError in
+    Azure-Samples/active-directory-dotnetcore-daemon-v2 2-Call-OwnApi/ReadmeFiles/ReadmeTroubleshooting.md.
     """
     make_world(isolated, graph_denied=True)
     result = cli("--sim", "-o", "json", "check-cmk")
@@ -156,8 +156,9 @@ def test_vault_and_export_account_in_another_resource_group_are_found(isolated, 
     any resource group of the subscription.
 
     Azure/azure-rest-api-specs specification/keyvault/resource-manager/Microsoft.KeyVault/stable/2023-07-01/
-    examples/listVaultBySubscription.json; specification/storage/resource-manager/Microsoft.Storage/stable/
-    2023-05-01/examples/StorageAccountList.json (subscription-wide lists with each resource's id).
+    examples/listVaultByResourceGroup.json (a vault list: full ids and properties, access policies included;
+    listVaultBySubscription is the same list for the subscription); specification/storage/resource-manager/
+    Microsoft.Storage/stable/2023-05-01/examples/StorageAccountList.json (the subscription's accounts).
     """
     make_world(isolated, cmk=True, export=True, vault_resource_group="shared-keys-rg")
     cmk = cli("--sim", "-o", "json", "check-cmk")
@@ -251,7 +252,8 @@ def test_init_ties_a_profile_by_an_endpoint_that_targets_the_fhir_host(isolated,
     """A Traffic Manager endpoint whose target is the FHIR server's host ties the profile to it.
 
     Azure/azure-rest-api-specs specification/trafficmanager/resource-manager/Microsoft.Network/stable/
-    2022-04-01/examples/Endpoint-GET-External.json (externalEndpoints carry `target`).
+    2022-04-01/examples/Profile-GET-ByResourceGroup.json (the list carries each profile's endpoints and
+    their `target`).
     """
     from fhirdr.sim.providers.cosmosdb import account_body
     from fhirdr.sim.providers.trafficmanager import new_profile
