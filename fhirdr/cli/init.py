@@ -39,6 +39,8 @@ def init(
 
         open_world(settings.sim_path)
     session = AzureSession(subscription, settings.cloud, settings.sim_path if settings.use_sim else None)
+    if not settings.use_sim:
+        settings.warn_cloud_mismatch()
     with settings.terminal.status(f"reading {service} in {group}"):
         found = discover(session, subscription, group, service, cosmos_account, traffic_manager)
     text = path.read_text(encoding="utf-8") if path.exists() else "# fhirdr target, written by `fhirdr init`\n"
