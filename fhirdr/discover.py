@@ -23,21 +23,13 @@ class Discovery:
     notes: list[str] = field(default_factory=list)
 
 
-def discover(
-    session: Any,
-    subscription: str,
-    group: str,
-    service_name: str,
-    cosmos_account: str | None = None,
-    traffic_manager: str | None = None,
-) -> Discovery:
+def discover(session: Any, subscription: str, group: str, service_name: str) -> Discovery:
+    """An Azure API for FHIR service and what it points at (private endpoint, key, export, IoMT)."""
     with azure_errors(f"reading service {service_name}"):
-        return _discover(session, subscription, group, service_name, cosmos_account, traffic_manager)
+        return _discover(session, subscription, group, service_name)
 
 
-def _discover(
-    session: Any, subscription: str, group: str, name: str, cosmos_account: str | None, traffic_manager: str | None
-) -> Discovery:
+def _discover(session: Any, subscription: str, group: str, name: str) -> Discovery:
     found = Discovery()
     service = get_or_none(session.healthcare().services.get, group, name)
     if service is None:
@@ -83,11 +75,7 @@ def _discover(
     if connectors:
         found.updates["iomt"] = {"connectors": connectors}
 
-    backing = _backing(session, group, name, primary, secondary, cosmos_account, traffic_manager, found)
-    found.updates["kind"] = "backing" if backing else "managed"
-    if backing:
-        found.updates["backing"] = backing["updates"]
-        found.defaults["backing"] = backing["defaults"]
+    found.updates["kind"] = "managed"
     return found
 
 
@@ -155,48 +143,62 @@ def _free_range(session: Any, group: str) -> str:
     raise FhirdrError("no free /16 in 10.0.0.0/8 for the secondary VNet; set secondary_address_space yourself")
 
 
-def _backing(
-    session: Any,
-    group: str,
-    service: str,
-    primary: str,
-    secondary: str | None,
-    cosmos_account: str | None,
-    traffic_manager: str | None,
-    found: Discovery,
-) -> dict[str, Any] | None:
+def discover_self_hosted(
+    session: Any, subscription: str, group: str, name: str, cosmos_account: str, traffic_manager: str | None
+) -> Discovery:
+    """A self-hosted FHIR server has no service resource: read what the user named (its Cosmos DB account and
+    Traffic Manager profile), never whatever else happens to sit in the resource group."""
+    with azure_errors(f"reading the self-hosted FHIR server {name}"):
+        return _discover_self_hosted(session, subscription, group, name, cosmos_account, traffic_manager)
+
+
+def _discover_self_hosted(
+    session: Any, subscription: str, group: str, name: str, cosmos_account: str, traffic_manager: str | None
+) -> Discovery:
+    found = Discovery()
     cosmos = session.cosmos()
-    if cosmos_account:
-        if get_or_none(cosmos.database_accounts.get, group, cosmos_account) is None:
-            raise TargetError(f"Cosmos DB account '{cosmos_account}' was not found in resource group '{group}'")
-        account = cosmos_account
-    else:
-        accounts = [a.name for a in cosmos.database_accounts.list_by_resource_group(group)]
-        account = accounts[0] if len(accounts) == 1 else None
-        if len(accounts) > 1:
-            found.notes.append(f"several Cosmos DB accounts in {group} ({', '.join(accounts)}): pass --cosmos-account")
+    account = get_or_none(cosmos.database_accounts.get, group, cosmos_account)
     if account is None:
-        return None
-    manager = session.traffic_manager()
+        raise TargetError(f"Cosmos DB account '{cosmos_account}' was not found in resource group '{group}'")
+    locations = sorted(account.locations or [], key=lambda loc: loc.failover_priority)
+    regions = [normalise_region(loc.location_name) for loc in locations]
+    primary = regions[0] if regions else normalise_region(account.location)
+    secondary = regions[1] if len(regions) > 1 else None
+    found.updates.update(
+        {
+            "kind": "self-hosted",
+            "subscription": subscription,
+            "resource_group": group,
+            "service": name,
+            "primary_region": primary,
+        }
+    )
+    found.defaults.update({"test_environment": False, "objectives": {"rpo_minutes": 15, "rto_minutes": 60}})
+    if secondary:
+        found.defaults["secondary_region"] = secondary
+    else:
+        found.notes.append(f"the Cosmos DB account writes only in {primary}: set secondary_region (fhirdr enable)")
+    hosted: dict[str, Any] = {"cosmos_account": account.name}
+    databases = [d.name for d in cosmos.sql_resources.list_sql_databases(group, account.name)]
+    if len(databases) == 1:
+        hosted["cosmos_database"] = databases[0]
+    elif databases:
+        found.notes.append(f"several databases in {account.name} ({', '.join(databases)}): set cosmos_database")
     if traffic_manager:
-        profile = get_or_none(manager.profiles.get, group, traffic_manager)
+        profile = get_or_none(session.traffic_manager().profiles.get, group, traffic_manager)
         if profile is None:
             raise TargetError(f"Traffic Manager profile '{traffic_manager}' was not found in resource group '{group}'")
+        hosted["traffic_manager_profile"] = profile.name
+        if profile.dns_config and profile.dns_config.fqdn:
+            hosted["fhir_url"] = f"https://{profile.dns_config.fqdn}"
+        compute = {
+            normalise_region(e.endpoint_location): e.target
+            for e in profile.endpoints or []
+            if e.endpoint_location and e.target
+        }
+        if compute:
+            hosted["compute"] = compute
     else:
-        profiles = list(manager.profiles.list_by_resource_group(group))
-        profile = profiles[0] if len(profiles) == 1 else None
-    if profile is None:
-        found.notes.append(
-            f"Cosmos DB account {account} found but no single Traffic Manager profile: kind stays "
-            "managed (pass --traffic-manager)"
-        )
-        return None
-    databases = [d.name for d in cosmos.sql_resources.list_sql_databases(group, account)]
-    defaults: dict[str, Any] = {}
-    primary_target = next((e.target for e in profile.endpoints or [] if e.target and primary in e.target), None)
-    if primary_target and secondary:
-        defaults["secondary_compute"] = primary_target.replace(primary, secondary)
-    updates: dict[str, Any] = {"cosmos_account": account, "traffic_manager_profile": profile.name}
-    if len(databases) == 1:
-        updates["cosmos_database"] = databases[0]
-    return {"updates": updates, "defaults": defaults}
+        found.notes.append("no --traffic-manager: set fhir_url and [self_hosted] compute per region yourself")
+    found.updates["self_hosted"] = hosted
+    return found

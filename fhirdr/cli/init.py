@@ -11,8 +11,11 @@ from fhirdr.cli.settings import Settings
 
 def init(
     ctx: typer.Context,
+    kind: str | None = typer.Option(
+        None, "--kind", help="managed (Azure API for FHIR, the default) or self-hosted (FHIR Server for Azure)."
+    ),
     cosmos_account: str | None = typer.Option(
-        None, "--cosmos-account", help="Cosmos DB account behind the service (makes a backing target)."
+        None, "--cosmos-account", help="Cosmos DB account of a self-hosted FHIR server (needs --kind self-hosted)."
     ),
     traffic_manager: str | None = typer.Option(
         None, "--traffic-manager", help="Traffic Manager profile in front of the compute."
@@ -20,9 +23,9 @@ def init(
 ) -> None:
     """Write the target file from what is deployed; re-running keeps what you wrote by hand."""
     from fhirdr.azure.session import AzureSession
-    from fhirdr.discover import discover
+    from fhirdr.discover import discover, discover_self_hosted
     from fhirdr.errors import TargetError
-    from fhirdr.target import load_target, merge_toml_text, read_target_file
+    from fhirdr.target import KINDS, RENAMED_KINDS, load_target, merge_toml_text, read_target_file
 
     settings: Settings = ctx.obj
     path = settings.target_file_for_writing()
@@ -39,8 +42,25 @@ def init(
 
         open_world(settings.sim_path)
     session = AzureSession(subscription, settings.cloud, settings.sim_path if settings.use_sim else None)
+    kind = RENAMED_KINDS.get(kind or existing.get("kind") or "managed", kind or existing.get("kind") or "managed")
+    if kind not in KINDS:
+        raise TargetError(f"--kind {kind!r} is not a target kind", hint=f"use {' or '.join(KINDS)}")
+    hosted = existing.get("self_hosted") or existing.get("backing") or {}
+    cosmos_account = cosmos_account or hosted.get("cosmos_account")
+    traffic_manager = traffic_manager or hosted.get("traffic_manager_profile")
+    if kind == "managed" and (cosmos_account or traffic_manager):
+        raise TargetError(
+            "--cosmos-account and --traffic-manager describe a self-hosted FHIR server; an Azure API for FHIR "
+            "service keeps its Cosmos DB out of reach",
+            hint="add --kind self-hosted, or drop them",
+        )
     with settings.terminal.status(f"reading {service} in {group}"):
-        found = discover(session, subscription, group, service, cosmos_account, traffic_manager)
+        if kind == "self-hosted":
+            if not cosmos_account:
+                raise TargetError("fhirdr init --kind self-hosted needs --cosmos-account (and --traffic-manager)")
+            found = discover_self_hosted(session, subscription, group, service, cosmos_account, traffic_manager)
+        else:
+            found = discover(session, subscription, group, service)
     text = path.read_text(encoding="utf-8") if path.exists() else "# fhirdr target, written by `fhirdr init`\n"
     new_text, written = merge_toml_text(text, found.updates, found.defaults)
     path.write_text(new_text, encoding="utf-8")

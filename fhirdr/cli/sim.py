@@ -33,7 +33,8 @@ def init(
     kind: str = typer.Option(
         "managed",
         "--kind",
-        help="managed (Azure API for FHIR) or backing (with Cosmos DB and Traffic Manager reachable).",
+        help="managed (Azure API for FHIR) or self-hosted (FHIR Server for Azure: App Service, Cosmos DB, "
+        "Traffic Manager; no Azure API for FHIR resource).",
     ),
     data_gb: float = typer.Option(
         2.0, "--data-gb", min=0, help="Data volume; initial replication takes longer with more."
@@ -72,8 +73,19 @@ def init(
     if unknown:
         listing = "; ".join(f"{name}: {what}" for name, (_, what) in MISTAKES.items())
         raise BadInputError(f"--mistake {unknown[0]!r} is not known", hint=listing)
-    if kind not in ("managed", "backing"):
-        raise BadInputError(f"--kind {kind!r} is not a target kind", hint="use managed or backing")
+    from fhirdr.target import KINDS, RENAMED_KINDS
+
+    if kind in RENAMED_KINDS:
+        terminal.display_warning(f"--kind {kind} is now called {RENAMED_KINDS[kind]}; the old name goes next release")
+        kind = RENAMED_KINDS[kind]
+    if kind not in KINDS:
+        raise BadInputError(f"--kind {kind!r} is not a target kind", hint=f"use {' or '.join(KINDS)}")
+    if kind == "self-hosted" and (cmk or export or iomt or mistake or pending_endpoint):
+        raise BadInputError(
+            "--cmk, --export, --iomt, --mistake and --pending-endpoint build parts of an Azure API for FHIR "
+            "service; a self-hosted world has none",
+            hint="drop them, or use --kind managed",
+        )
     spec = WorldSpec(
         service=service,
         endpoint_pending=pending_endpoint,

@@ -21,8 +21,9 @@ from fhirdr.sim.providers.storage import account_body as storage_body
 from fhirdr.sim.providers.subscriptions import display_name
 from fhirdr.sim.providers.trafficmanager import new_profile, put_endpoint
 from fhirdr.sim.router import DEFAULT_PAGE_SIZE
+from fhirdr.sim.servers import register_self_hosted, self_hosted_key
 from fhirdr.sim.store import Store
-from fhirdr.target import PRIVATE_DNS_ZONE
+from fhirdr.target import PRIVATE_DNS_ZONE, RENAMED_KINDS
 
 COSMOS_APP = "a232010e-820c-4083-83bb-3ace5fc29d0b"
 
@@ -54,6 +55,10 @@ class WorldSpec:
     offer_throughput: int = 1000
     cosmos_throughput: int | None = None  # None: the same as the service's (parity)
 
+    def __post_init__(self) -> None:
+        # The kind's old name still builds the same world, for one release.
+        object.__setattr__(self, "kind", RENAMED_KINDS.get(self.kind, self.kind))
+
     @property
     def subscription(self) -> str:
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.seed}/subscription"))
@@ -83,7 +88,13 @@ class WorldSpec:
         return "".join(ch for ch in f"{self.service}exports" if ch.isalnum())[:24]
 
     def compute(self, region: str) -> str:
-        return f"{self.service}-{region}.compute.example"
+        """The FHIR server's App Service host in a region (self-hosted worlds)."""
+        return f"{self.service}-{region}.azurewebsites.net"
+
+    @property
+    def fhir_url(self) -> str:
+        """What clients of a self-hosted server use: the Traffic Manager profile's DNS name."""
+        return f"https://{self.traffic_manager}.trafficmanager.net"
 
 
 def build_world(path: Path, spec: WorldSpec) -> Store:
@@ -249,11 +260,14 @@ def _populate(store: Store, spec: WorldSpec) -> None:
         "Succeeded",
         "Completed",
     )
-    if spec.kind == "backing":
-        _populate_backing(store, spec, gid)
+    if spec.kind == "self-hosted":
+        _populate_self_hosted(store, spec, gid)
     if spec.dr_enabled:
         _enable_dr(store, spec, gid)
     service_id = f"{gid}/providers/Microsoft.HealthcareApis/services/{spec.service}"
+    if spec.kind == "self-hosted":
+        _remove_managed_service(store, service_id, gid, spec)
+        return
     if spec.cmk:
         _populate_cmk(store, spec, gid, service_id)
     if spec.export:
@@ -448,7 +462,7 @@ def _closed_dr_ticket(store: Store, spec: WorldSpec, service_id: str) -> None:
 
 def _enable_dr(store: Store, spec: WorldSpec, gid: str) -> None:
     service_id = f"{gid}/providers/Microsoft.HealthcareApis/services/{spec.service}"
-    if spec.kind != "backing":
+    if spec.kind != "self-hosted":
         store.set_json(
             dr_state_key(service_id), {"secondary": spec.secondary_region, "state": "on", "since": store.now()}
         )
@@ -480,8 +494,8 @@ def _enable_dr(store: Store, spec: WorldSpec, gid: str) -> None:
     )
 
 
-def _populate_backing(store: Store, spec: WorldSpec, gid: str) -> None:
-    """The parts a support engineer (or a self-hosting operator) reaches: Cosmos DB and Traffic Manager."""
+def _populate_self_hosted(store: Store, spec: WorldSpec, gid: str) -> None:
+    """A FHIR Server for Azure run by its operator: App Service per region, Cosmos DB, Traffic Manager."""
     account_id = f"{gid}/providers/Microsoft.DocumentDB/databaseAccounts/{spec.cosmos_account}"
     store.put(
         account_id,
@@ -490,12 +504,14 @@ def _populate_backing(store: Store, spec: WorldSpec, gid: str) -> None:
         account_body(spec.cosmos_account, account_id, spec.primary_region, [spec.primary_region], False),
     )
     put_throughput(store, account_id, "fhir", spec.cosmos_throughput or spec.offer_throughput)
-    service_id = f"{gid}/providers/Microsoft.HealthcareApis/services/{spec.service}"
-    store.set_meta(f"backing:{service_id.lower()}", account_id)
     store.set_json(replication_key(account_id), {"lag_ms": spec.replication_lag_ms, "data_gb": spec.data_gb})
     profile_id = f"{gid}/providers/Microsoft.Network/trafficManagerProfiles/{spec.traffic_manager}"
     new_profile(store, profile_id, spec.traffic_manager)
-    store.set_meta(f"compute:{service_id.lower()}", profile_id)
+    hosts: dict[str, str | None] = {f"{spec.traffic_manager}.trafficmanager.net": None}
+    hosts.update({spec.compute(region): region for region in (spec.primary_region, spec.secondary_region)})
+    register_self_hosted(
+        store, self_hosted_key(spec.subscription, spec.resource_group, spec.service), account_id, profile_id, hosts
+    )
     put_endpoint(
         store,
         profile_id,
@@ -510,6 +526,18 @@ def _populate_backing(store: Store, spec: WorldSpec, gid: str) -> None:
             "endpointLocation": display_name(spec.primary_region),
         },
     )
+
+
+def _remove_managed_service(store: Store, service_id: str, gid: str, spec: WorldSpec) -> None:
+    """A self-hosted world has the networks but no Azure API for FHIR service, nor its private endpoint and zone."""
+    for child in store.children(service_id):
+        store.delete(child.id)
+    store.delete(service_id)
+    store.delete(f"{gid}/providers/Microsoft.Network/privateEndpoints/{spec.private_endpoint}")
+    zone_id = f"{gid}/providers/Microsoft.Network/privateDnsZones/{PRIVATE_DNS_ZONE}"
+    for child in store.children(zone_id):
+        store.delete(child.id)
+    store.delete(zone_id)
 
 
 def target_for(spec: WorldSpec) -> dict[str, Any]:
@@ -546,11 +574,13 @@ def target_for(spec: WorldSpec) -> dict[str, Any]:
         target["export"] = {"storage_account": spec.export_account}
     if spec.iomt:
         target["iomt"] = {"connectors": ["iomt-ingest"]}
-    if spec.kind == "backing":
-        target["backing"] = {
+    if spec.kind == "self-hosted":
+        del target["private_link"]
+        target["self_hosted"] = {
+            "fhir_url": spec.fhir_url,
             "cosmos_account": spec.cosmos_account,
             "cosmos_database": "fhir",
             "traffic_manager_profile": spec.traffic_manager,
-            "secondary_compute": spec.compute(spec.secondary_region),
+            "compute": {region: spec.compute(region) for region in (spec.primary_region, spec.secondary_region)},
         }
     return target

@@ -1,0 +1,30 @@
+"""The kinds of FHIR deployment fhirdr serves, each one module behind one interface, looked up by name.
+
+Commands and steps ask the target's kind (`kind_of(target)`) instead of comparing its name.
+"""
+
+from __future__ import annotations
+
+from fhirdr.kinds.base import Kind
+from fhirdr.kinds.managed import ManagedKind
+from fhirdr.kinds.self_hosted import SelfHostedKind
+
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (ManagedKind(), SelfHostedKind())}
+
+
+def kind_of(target: object) -> Kind:
+    """The kind module of a target (anything with a `kind` attribute naming one)."""
+    return KINDS[getattr(target, "kind", "managed")]
+
+
+def require_applicable(target: object, area: str, command: str) -> None:
+    """Refuse (exit 2) a command for a configuration area that does not exist on this kind of target."""
+    kind = kind_of(target)
+    reason = kind.not_applicable(area)
+    if reason:
+        from fhirdr.errors import BadInputError
+
+        raise BadInputError(f"`fhirdr {command}` does not apply to a {kind.title} target: {reason}")
+
+
+__all__ = ["KINDS", "Kind", "kind_of", "require_applicable"]

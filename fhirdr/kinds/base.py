@@ -1,0 +1,32 @@
+"""What every kind of target offers the commands: runbooks, endpoints, what applies to it."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+# The article's configuration areas a kind may or may not have (readiness, the check commands).
+AREAS = ("private_link", "cmk", "export", "iomt")
+
+
+class Kind:
+    """One kind of FHIR deployment. Subclasses set the class attributes and answer the questions."""
+
+    name: ClassVar[str] = ""
+    # How the deployment is called in messages and plans.
+    title: ClassVar[str] = ""
+    enable_runbook: ClassVar[str] = ""
+    failback_runbook: ClassVar[str] = ""
+    # Microsoft runs replication and failover (fhirdr files requests); otherwise fhirdr acts itself.
+    support_operated: ClassVar[bool] = False
+    # A drill can disrupt it by moving the data's write region (Cosmos DB failover priorities).
+    write_region_failover: ClassVar[bool] = False
+    # The secondary must be a region where Azure API for FHIR is offered.
+    regions_limited_to_service: ClassVar[bool] = False
+
+    def fhir_endpoint(self, target: Any, cloud: Any) -> tuple[str, str]:
+        """(base URL clients use, token audience) of the FHIR endpoint."""
+        raise NotImplementedError
+
+    def not_applicable(self, area: str) -> str | None:
+        """Why a configuration area of the article does not apply to this kind (None: it applies)."""
+        return None

@@ -1,0 +1,20 @@
+"""Azure API for FHIR (`Microsoft.HealthcareApis/services`): Microsoft replicates and fails over."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhirdr.kinds.base import Kind
+
+
+class ManagedKind(Kind):
+    name = "managed"
+    title = "Azure API for FHIR"
+    enable_runbook = "enable-managed"
+    failback_runbook = "failback-managed"
+    support_operated = True
+    regions_limited_to_service = True
+
+    def fhir_endpoint(self, target: Any, cloud: Any) -> tuple[str, str]:
+        base = f"https://{target.service}.{cloud.fhir_suffix}"
+        return base, base

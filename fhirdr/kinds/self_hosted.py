@@ -1,0 +1,38 @@
+"""A self-hosted FHIR Server for Azure: compute per region, a geo-replicated Cosmos DB, Traffic Manager.
+
+There is no `Microsoft.HealthcareApis` resource: the server is known by the URL its clients use and
+by its compute host in each region; fhirdr itself adds regions, moves the write region and sets
+endpoint priorities.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhirdr.kinds.base import Kind
+
+_NOT_HERE = {
+    "private_link": "Private Link of a self-hosted FHIR server is its App Service's private endpoint "
+    "(privatelink.azurewebsites.net) and its Cosmos DB account's; fhirdr checks the Azure API for FHIR layout only",
+    "cmk": "a self-hosted FHIR server's data is encrypted by its Cosmos DB account (keyVaultKeyUri on the account); "
+    "fhirdr checks the Azure API for FHIR key only",
+    "export": "a self-hosted FHIR server's $export storage is set in its app settings "
+    "(FhirServer__Operations__Export__StorageAccountUri), which fhirdr does not read",
+    "iomt": "the IoMT connector is a feature of Azure API for FHIR; a self-hosted server has none",
+}
+
+
+class SelfHostedKind(Kind):
+    name = "self-hosted"
+    title = "self-hosted FHIR Server for Azure"
+    enable_runbook = "enable-self-hosted"
+    failback_runbook = "failback-self-hosted"
+    write_region_failover = True
+
+    def fhir_endpoint(self, target: Any, cloud: Any) -> tuple[str, str]:
+        hosted = target.require_self_hosted()
+        base = hosted.url or ""
+        return base, (hosted.audience or base)
+
+    def not_applicable(self, area: str) -> str | None:
+        return _NOT_HERE.get(area)
