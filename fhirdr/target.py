@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from fhirdr.errors import TargetError
+from fhirdr.kinds import KINDS as KIND_MODULES
+from fhirdr.kinds import RENAMED_KINDS, kind_of
 from fhirdr.regions import validate_region
 
 if sys.version_info >= (3, 11):
@@ -20,9 +22,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 DEFAULT_TARGET_FILE = "fhirdr.toml"
 PRIVATE_DNS_ZONE = "privatelink.azurehealthcareapis.com"
-KINDS = ("managed", "self-hosted")
-# Old names still accepted for one release, with a warning.
-RENAMED_KINDS = {"backing": "self-hosted"}
+KINDS = tuple(KIND_MODULES)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._()-]{0,89}$")
 _SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,22}[a-z0-9]$")
@@ -329,7 +329,7 @@ def _parse_self_hosted(
         warnings.append(f"{where}: [backing] is now called [self_hosted]; the old name goes next release")
     where = f"{where}: [{name}]"
     if table is None:
-        if kind == "self-hosted":
+        if kind_of(kind).section == "self_hosted":
             raise TargetError(
                 f"{where} is required when kind is 'self-hosted'",
                 hint="name the FHIR server's URL (fhir_url), its Cosmos DB account (cosmos_account), its Traffic "

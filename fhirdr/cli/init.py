@@ -25,6 +25,7 @@ def init(
     from fhirdr.azure.session import AzureSession
     from fhirdr.discover import discover, discover_self_hosted
     from fhirdr.errors import TargetError
+    from fhirdr.kinds import kind_of
     from fhirdr.target import KINDS, RENAMED_KINDS, load_target, merge_toml_text, read_target_file
 
     settings: Settings = ctx.obj
@@ -48,14 +49,14 @@ def init(
     hosted = existing.get("self_hosted") or existing.get("backing") or {}
     cosmos_account = cosmos_account or hosted.get("cosmos_account")
     traffic_manager = traffic_manager or hosted.get("traffic_manager_profile")
-    if kind == "managed" and (cosmos_account or traffic_manager):
+    if kind_of(kind).has_service_resource and (cosmos_account or traffic_manager):
         raise TargetError(
             "--cosmos-account and --traffic-manager describe a self-hosted FHIR server; an Azure API for FHIR "
             "service keeps its Cosmos DB out of reach",
             hint="add --kind self-hosted, or drop them",
         )
     with settings.terminal.status(f"reading {service} in {group}"):
-        if kind == "self-hosted":
+        if not kind_of(kind).has_service_resource:
             if not cosmos_account:
                 raise TargetError("fhirdr init --kind self-hosted needs --cosmos-account (and --traffic-manager)")
             found = discover_self_hosted(session, subscription, group, service, cosmos_account, traffic_manager)

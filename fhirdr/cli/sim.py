@@ -73,6 +73,7 @@ def init(
     if unknown:
         listing = "; ".join(f"{name}: {what}" for name, (_, what) in MISTAKES.items())
         raise BadInputError(f"--mistake {unknown[0]!r} is not known", hint=listing)
+    from fhirdr.kinds import kind_of
     from fhirdr.target import KINDS, RENAMED_KINDS
 
     if kind in RENAMED_KINDS:
@@ -80,7 +81,7 @@ def init(
         kind = RENAMED_KINDS[kind]
     if kind not in KINDS:
         raise BadInputError(f"--kind {kind!r} is not a target kind", hint=f"use {' or '.join(KINDS)}")
-    if kind == "self-hosted" and (cmk or export or iomt or mistake or pending_endpoint):
+    if not kind_of(kind).has_service_resource and (cmk or export or iomt or mistake or pending_endpoint):
         raise BadInputError(
             "--cmk, --export, --iomt, --mistake and --pending-endpoint build parts of an Azure API for FHIR "
             "service; a self-hosted world has none",

@@ -10,11 +10,13 @@ from fhirdr.kinds.managed import ManagedKind
 from fhirdr.kinds.self_hosted import SelfHostedKind
 
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (ManagedKind(), SelfHostedKind())}
+# Old names still accepted for one release, with a warning.
+RENAMED_KINDS = {"backing": "self-hosted"}
 
 
 def kind_of(target: object) -> Kind:
-    """The kind module of a target (anything with a `kind` attribute naming one)."""
-    return KINDS[getattr(target, "kind", "managed")]
+    """The kind module of a target (anything with a `kind` attribute naming one, or the name itself)."""
+    return KINDS[target if isinstance(target, str) else getattr(target, "kind", "managed")]
 
 
 def require_applicable(target: object, area: str, command: str) -> None:
@@ -27,4 +29,4 @@ def require_applicable(target: object, area: str, command: str) -> None:
         raise BadInputError(f"`fhirdr {command}` does not apply to a {kind.title} target: {reason}")
 
 
-__all__ = ["KINDS", "Kind", "kind_of", "require_applicable"]
+__all__ = ["KINDS", "RENAMED_KINDS", "Kind", "kind_of", "require_applicable"]

@@ -22,6 +22,10 @@ class Kind:
     write_region_failover: ClassVar[bool] = False
     # The secondary must be a region where Azure API for FHIR is offered.
     regions_limited_to_service: ClassVar[bool] = False
+    # The deployment is a Microsoft.HealthcareApis/services resource (a self-hosted server has none).
+    has_service_resource: ClassVar[bool] = False
+    # The target file table that describes the deployment's moving parts, when the kind needs one.
+    section: ClassVar[str | None] = None
 
     def fhir_endpoint(self, target: Any, cloud: Any) -> tuple[str, str]:
         """(base URL clients use, token audience) of the FHIR endpoint."""

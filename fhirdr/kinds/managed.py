@@ -14,6 +14,7 @@ class ManagedKind(Kind):
     failback_runbook = "failback-managed"
     support_operated = True
     regions_limited_to_service = True
+    has_service_resource = True
 
     def fhir_endpoint(self, target: Any, cloud: Any) -> tuple[str, str]:
         base = f"https://{target.service}.{cloud.fhir_suffix}"

@@ -28,6 +28,7 @@ class SelfHostedKind(Kind):
     enable_runbook = "enable-self-hosted"
     failback_runbook = "failback-self-hosted"
     write_region_failover = True
+    section = "self_hosted"
 
     def fhir_endpoint(self, target: Any, cloud: Any) -> tuple[str, str]:
         hosted = target.require_self_hosted()
