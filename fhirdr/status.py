@@ -80,7 +80,12 @@ def replication_lag_ms(ctx: Any, account: Any, region: str) -> float | None:
 
 
 def read_status(ctx: Context) -> dict[str, Any]:
-    """Everything `fhirdr status` shows; independent reads run at the same time."""
+    """Everything `fhirdr status` shows, read the way the target's kind needs."""
+    return kind_of(ctx.target).read_status(ctx)
+
+
+def read_replica_status(ctx: Context) -> dict[str, Any]:
+    """The state of a deployment whose data has a replica (Azure API for FHIR, self-hosted); reads run at once."""
     reader = Reader(ctx)
     target = ctx.target
     jobs: dict[str, Callable[[], Any]] = {"readiness": lambda: readiness(reader)}

@@ -13,6 +13,7 @@ from typing import Any
 from fhirdr.errors import TargetError
 from fhirdr.kinds import KINDS as KIND_MODULES
 from fhirdr.kinds import RENAMED_KINDS, kind_of
+from fhirdr.kinds.ahds import NAME as AHDS_NAME
 from fhirdr.regions import validate_region
 
 if sys.version_info >= (3, 11):
@@ -25,7 +26,6 @@ PRIVATE_DNS_ZONE = "privatelink.azurehealthcareapis.com"
 KINDS = tuple(KIND_MODULES)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._()-]{0,89}$")
-_SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,22}[a-z0-9]$")
 _SUBSCRIPTION = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
@@ -82,6 +82,16 @@ class SelfHostedSettings:
 
 
 @dataclass(frozen=True)
+class StandbySettings:
+    """The AHDS FHIR service fhirdr keeps as the standby of an `ahds` target, in the secondary region."""
+
+    workspace: str
+    service: str
+    region: str | None
+    resource_group: str
+
+
+@dataclass(frozen=True)
 class Contact:
     """Who support contacts about a ticket fhirdr files."""
 
@@ -116,6 +126,9 @@ class Target:
     objectives: Objectives = field(default_factory=Objectives)
     private_link: PrivateLinkSettings | None = None
     self_hosted: SelfHostedSettings | None = None
+    # kind "ahds": the workspace the FHIR service `service` lives in, and its standby.
+    workspace: str | None = None
+    standby: StandbySettings | None = None
     contact: Contact | None = None
     extras: Extras = field(default_factory=Extras)
     source: Path | None = None
@@ -139,6 +152,18 @@ class Target:
             )
         return self.self_hosted
 
+    def with_secondary(self, region: str) -> Target:
+        """The same target with its secondary (and its standby's) region chosen."""
+        import dataclasses
+
+        standby = dataclasses.replace(self.standby, region=region) if self.standby else None
+        return dataclasses.replace(self, secondary_region=region, standby=standby)
+
+    def require_standby(self) -> StandbySettings:
+        if self.standby is None or self.workspace is None:
+            raise TargetError(f"{self._where()}: kind 'ahds' needs 'workspace' and a [standby] section")
+        return self.standby
+
     def require_regions(self) -> tuple[str, str]:
         if not self.primary_region or not self.secondary_region:
             missing = "primary_region" if not self.primary_region else "secondary_region"
@@ -161,6 +186,8 @@ _TOP_KEYS = {
     "private_link",
     "self_hosted",
     "backing",
+    "workspace",
+    "standby",
     "contact",
     "cmk",
     "export",
@@ -260,11 +287,6 @@ def parse_target(data: dict[str, Any], where: str = "target", source: Path | Non
     resource_group = _name(_str(data, "resource_group", where, required=True), "resource_group", where)
     service = _str(data, "service", where, required=True)
     assert resource_group is not None and service is not None
-    if not _SERVICE_NAME.match(service):
-        raise TargetError(
-            f"{where}: 'service' = {service!r} is not an Azure API for FHIR service name",
-            hint="3 to 24 lower-case letters, digits and hyphens",
-        )
     warnings: list[str] = []
     kind = _str(data, "kind", where) or "managed"
     if kind in RENAMED_KINDS:
@@ -272,6 +294,12 @@ def parse_target(data: dict[str, Any], where: str = "target", source: Path | Non
         kind = RENAMED_KINDS[kind]
     if kind not in KINDS:
         raise TargetError(f"{where}: 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
+    module = kind_of(kind)
+    if not module.service_name.match(service):
+        raise TargetError(
+            f"{where}: 'service' = {service!r} is not a valid name for the {module.title}",
+            hint=module.service_name_rule,
+        )
     primary = _str(data, "primary_region", where)
     secondary = _str(data, "secondary_region", where)
     primary = validate_region(primary, f"{where}: 'primary_region'") if primary else None
@@ -281,6 +309,9 @@ def parse_target(data: dict[str, Any], where: str = "target", source: Path | Non
     test_environment = data.get("test_environment", False)
     if not isinstance(test_environment, bool):
         raise TargetError(f"{where}: 'test_environment' must be true or false")
+    standby = _parse_standby(data, kind, resource_group, primary, secondary, where)
+    if standby is not None and standby.region:
+        secondary = standby.region
     return Target(
         subscription=subscription,
         resource_group=resource_group,
@@ -292,11 +323,63 @@ def parse_target(data: dict[str, Any], where: str = "target", source: Path | Non
         objectives=_parse_objectives(data.get("objectives", {}), f"{where}: [objectives]"),
         private_link=_parse_private_link(data.get("private_link"), resource_group, f"{where}: [private_link]"),
         self_hosted=_parse_self_hosted(data, kind, resource_group, secondary, where, warnings),
+        workspace=_parse_workspace(data, kind, where),
+        standby=standby,
         contact=_parse_contact(data.get("contact"), f"{where}: [contact]"),
         extras=_parse_extras(data, where),
         source=source,
         warnings=tuple(warnings),
     )
+
+
+def _parse_workspace(data: dict[str, Any], kind: str, where: str) -> str | None:
+    workspace = _str(data, "workspace", where, required=kind_of(kind).section == "standby")
+    if workspace is None:
+        return None
+    if kind_of(kind).section != "standby":
+        raise TargetError(f"{where}: 'workspace' is for kind 'ahds' (an AHDS FHIR service lives in a workspace)")
+    if not AHDS_NAME.match(workspace):
+        raise TargetError(f"{where}: 'workspace' = {workspace!r} is not a workspace name", hint=_AHDS_RULE)
+    return workspace
+
+
+_STANDBY_KEYS = {"workspace", "service", "region", "resource_group"}
+_AHDS_RULE = "3 to 24 lower-case letters and digits"
+
+
+def _parse_standby(
+    data: dict[str, Any], kind: str, default_group: str, primary: str | None, secondary: str | None, where: str
+) -> StandbySettings | None:
+    table = data.get("standby")
+    if kind_of(kind).section != "standby":
+        if table is not None:
+            raise TargetError(f"{where}: [standby] is for kind 'ahds'")
+        return None
+    table = {} if table is None else table
+    where = f"{where}: [standby]"
+    if not isinstance(table, dict):
+        raise TargetError(f"{where} must be a table")
+    _check_unknown(table, _STANDBY_KEYS, where)
+    workspace = _str(data, "workspace", where) or ""
+    # By default the standby is a workspace named after the primary's, with a service of the same name.
+    standby_workspace = _str(table, "workspace", where) or f"{workspace[:22]}dr"
+    service = _str(table, "service", where) or str(data.get("service"))
+    for key, value in (("workspace", standby_workspace), ("service", service)):
+        if not AHDS_NAME.match(value):
+            raise TargetError(f"{where}: '{key}' = {value!r} is not an AHDS name", hint=_AHDS_RULE)
+    region = _str(table, "region", where)
+    region = validate_region(region, f"{where}: 'region'") if region else secondary
+    if secondary and region != secondary:
+        raise TargetError(f"{where}: 'region' ({region}) differs from 'secondary_region' ({secondary}): set one")
+    if region and primary and region == primary:
+        raise TargetError(
+            f"{where}: 'region' must differ from 'primary_region' ({primary}): a standby in the same "
+            "region goes down with the primary"
+        )
+    group = _name(_str(table, "resource_group", where), "resource_group", where) or default_group
+    if standby_workspace == workspace and group == default_group:
+        raise TargetError(f"{where}: 'workspace' must differ from the primary's workspace ({workspace})")
+    return StandbySettings(standby_workspace, service, region, group)
 
 
 def _parse_extras(data: dict[str, Any], where: str) -> Extras:

@@ -63,7 +63,7 @@ def enable(
 
     session = settings.azure(target)
     region = choose_secondary(Context(target, session), secondary)
-    target = dataclasses.replace(target, secondary_region=region)
+    target = target.with_secondary(region)
     kind = kind_of(target)
     runbook = kind.enable_runbook
     from fhirdr.readiness import readiness

@@ -33,8 +33,11 @@ def init(
     kind: str = typer.Option(
         "managed",
         "--kind",
-        help="managed (Azure API for FHIR) or self-hosted (FHIR Server for Azure: App Service, Cosmos DB, "
-        "Traffic Manager; no Azure API for FHIR resource).",
+        help="managed (Azure API for FHIR), self-hosted (FHIR Server for Azure: App Service, Cosmos DB, "
+        "Traffic Manager) or ahds (an Azure Health Data Services workspace and FHIR service, no standby).",
+    ),
+    workspace: str = typer.Option(
+        "contosohealth", "--workspace", help="--kind ahds: the workspace of the FHIR service (--service-name)."
     ),
     data_gb: float = typer.Option(
         2.0, "--data-gb", min=0, help="Data volume; initial replication takes longer with more."
@@ -81,6 +84,11 @@ def init(
         kind = RENAMED_KINDS[kind]
     if kind not in KINDS:
         raise BadInputError(f"--kind {kind!r} is not a target kind", hint=f"use {' or '.join(KINDS)}")
+    if kind_of(kind).section == "standby" and dr_enabled:
+        raise BadInputError(
+            "--dr-enabled: an AHDS FHIR service has no DR of its own; fhirdr builds its standby",
+            hint="build the world without it, then run `fhirdr --sim enable --apply`",
+        )
     if not kind_of(kind).has_service_resource and (cmk or export or iomt or mistake or pending_endpoint):
         raise BadInputError(
             "--cmk, --export, --iomt, --mistake and --pending-endpoint build parts of an Azure API for FHIR "
@@ -100,6 +108,7 @@ def init(
         iomt=iomt,
         mistakes=tuple(mistake),
         dr_enabled=dr_enabled,
+        workspace=workspace,
     )
     parse_target(target_for(spec), "--service-name")  # bad names are refused before anything is written
     if Store(path).exists() and not force:

@@ -5,11 +5,12 @@ Commands and steps ask the target's kind (`kind_of(target)`) instead of comparin
 
 from __future__ import annotations
 
+from fhirdr.kinds.ahds import AhdsKind
 from fhirdr.kinds.base import Kind
 from fhirdr.kinds.managed import ManagedKind
 from fhirdr.kinds.self_hosted import SelfHostedKind
 
-KINDS: dict[str, Kind] = {kind.name: kind for kind in (ManagedKind(), SelfHostedKind())}
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (ManagedKind(), SelfHostedKind(), AhdsKind())}
 # Old names still accepted for one release, with a warning.
 RENAMED_KINDS = {"backing": "self-hosted"}
 
@@ -21,12 +22,15 @@ def kind_of(target: object) -> Kind:
 
 def require_applicable(target: object, area: str, command: str) -> None:
     """Refuse (exit 2) a command for a configuration area that does not exist on this kind of target."""
+    from fhirdr.errors import BadInputError
+
     kind = kind_of(target)
     reason = kind.not_applicable(area)
     if reason:
-        from fhirdr.errors import BadInputError
-
-        raise BadInputError(f"`fhirdr {command}` does not apply to a {kind.title} target: {reason}")
+        raise BadInputError(f"`fhirdr {command}` does not apply to {kind.name} targets ({kind.title}): {reason}")
+    later = kind.not_checked(area)
+    if later:
+        raise BadInputError(f"`fhirdr {command}` does not check {kind.name} targets yet: {later}")
 
 
 __all__ = ["KINDS", "RENAMED_KINDS", "Kind", "kind_of", "require_applicable"]

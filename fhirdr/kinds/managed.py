@@ -13,8 +13,12 @@ class ManagedKind(Kind):
     enable_runbook = "enable-managed"
     failback_runbook = "failback-managed"
     support_operated = True
-    regions_limited_to_service = True
     has_service_resource = True
+
+    def offered_regions(self, ctx: Any) -> frozenset[str] | None:
+        from fhirdr.regions import FHIR_REGIONS
+
+        return FHIR_REGIONS
 
     def fhir_endpoint(self, target: Any, cloud: Any) -> tuple[str, str]:
         base = f"https://{target.service}.{cloud.fhir_suffix}"

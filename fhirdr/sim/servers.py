@@ -12,6 +12,7 @@ from typing import Any
 from fhirdr.sim.store import Store
 
 SERVICE_TYPE = "Microsoft.HealthcareApis/services"
+AHDS_TYPE = "Microsoft.HealthcareApis/workspaces/fhirservices"
 SELF_HOSTED_TYPE = "fhirdr.sim/fhirServers"
 
 
@@ -35,13 +36,25 @@ def register_self_hosted(
 
 
 def fhir_servers(store: Store) -> list[str]:
-    """Every FHIR server's key: managed services first, then self-hosted servers."""
-    return [s.id for s in store.by_type(SERVICE_TYPE)] + list(store.get_json("self-hosted-servers", []))
+    """Every FHIR server's key: managed services, AHDS FHIR services, then self-hosted servers."""
+    return (
+        [s.id for s in store.by_type(SERVICE_TYPE)]
+        + [s.id for s in store.by_type(AHDS_TYPE)]
+        + list(store.get_json("self-hosted-servers", []))
+    )
 
 
 def server_for_host(store: Store, host: str, managed_suffix: str) -> tuple[str, str | None] | None:
     """(server key, the region the host pins requests to or None) for a FHIR host name."""
     host = host.lower()
+    if host.endswith(".fhir" + managed_suffix):
+        # An AHDS FHIR service: https://{workspace}-{service}.fhir.azurehealthcareapis.com
+        name = host[: -len(".fhir" + managed_suffix)]
+        for service in store.by_type(AHDS_TYPE):
+            workspace = service.id.split("/workspaces/", 1)[1].split("/", 1)[0].lower()
+            if f"{workspace}-{service.body['name'].lower()}" == name:
+                return service.id, None
+        return None
     if host.endswith(managed_suffix):
         name = host[: -len(managed_suffix)]
         for service in store.by_type(SERVICE_TYPE):

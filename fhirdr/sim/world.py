@@ -20,6 +20,7 @@ from fhirdr.sim.providers.storage import ACCOUNT_TYPE as STORAGE_TYPE
 from fhirdr.sim.providers.storage import account_body as storage_body
 from fhirdr.sim.providers.subscriptions import display_name
 from fhirdr.sim.providers.trafficmanager import new_profile, put_endpoint
+from fhirdr.sim.providers.workspaces import fhir_service_body, put_workspace
 from fhirdr.sim.router import DEFAULT_PAGE_SIZE
 from fhirdr.sim.servers import register_self_hosted, self_hosted_key
 from fhirdr.sim.store import Store
@@ -54,6 +55,7 @@ class WorldSpec:
     mistakes: tuple[str, ...] = ()  # typical mistakes to build in (see MISTAKES)
     offer_throughput: int = 1000
     cosmos_throughput: int | None = None  # None: the same as the service's (parity)
+    workspace: str = "contosohealth"  # kind ahds: the AHDS workspace the FHIR service `service` is in
 
     def __post_init__(self) -> None:
         # The kind's old name still builds the same world, for one release.
@@ -262,11 +264,13 @@ def _populate(store: Store, spec: WorldSpec) -> None:
     )
     if spec.kind == "self-hosted":
         _populate_self_hosted(store, spec, gid)
-    if spec.dr_enabled:
+    if spec.dr_enabled and spec.kind != "ahds":
         _enable_dr(store, spec, gid)
     service_id = f"{gid}/providers/Microsoft.HealthcareApis/services/{spec.service}"
-    if spec.kind == "self-hosted":
+    if spec.kind in ("self-hosted", "ahds"):
         _remove_managed_service(store, service_id, gid, spec)
+        if spec.kind == "ahds":
+            _populate_ahds(store, spec, gid)
         return
     if spec.cmk:
         _populate_cmk(store, spec, gid, service_id)
@@ -528,6 +532,81 @@ def _populate_self_hosted(store: Store, spec: WorldSpec, gid: str) -> None:
     )
 
 
+# The data-plane roles the AHDS world's primary grants (learn.microsoft.com azure/role-based-access-control/
+# built-in-roles, "FHIR Data Contributor" and "FHIR Data Reader").
+FHIR_DATA_CONTRIBUTOR = "5a1fc7df-4bf1-4951-a576-89034ee01acd"
+FHIR_DATA_READER = "4c8d0bbc-75d3-4935-991f-5f3c56d81508"
+
+
+def ahds_service_id(spec: WorldSpec) -> str:
+    return (
+        f"/subscriptions/{spec.subscription}/resourceGroups/{spec.resource_group}/providers/"
+        f"Microsoft.HealthcareApis/workspaces/{spec.workspace}/fhirservices/{spec.service}"
+    )
+
+
+def _populate_ahds(store: Store, spec: WorldSpec, gid: str) -> None:
+    """An AHDS workspace with a configured FHIR service in the primary region; nothing in the secondary."""
+    workspace_id = f"{gid}/providers/Microsoft.HealthcareApis/workspaces/{spec.workspace}"
+    put_workspace(store, workspace_id, spec.workspace, spec.primary_region)
+    account_id = f"{gid}/providers/Microsoft.Storage/storageAccounts/{spec.export_account}"
+    store.put(
+        account_id,
+        STORAGE_TYPE,
+        gid,
+        storage_body(account_id, spec.export_account, spec.primary_region, spec.secondary_region, "Standard_GRS"),
+    )
+    url = f"https://{spec.workspace}-{spec.service}.fhir.azurehealthcareapis.com"
+    identity = {
+        "type": "SystemAssigned",
+        "principalId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{spec.seed}/identity/{spec.workspace}/{spec.service}")),
+        "tenantId": _tenant(spec),
+    }
+    body = fhir_service_body(
+        store,
+        ahds_service_id(spec),
+        spec.primary_region,
+        "fhir-R4",
+        identity,
+        {
+            "authenticationConfiguration": {
+                "authority": f"https://login.microsoftonline.com/{_tenant(spec)}",
+                "audience": url,
+                "smartProxyEnabled": False,
+            },
+            "corsConfiguration": {
+                "origins": ["https://portal.contoso.example"],
+                "headers": ["*"],
+                "methods": ["GET", "POST", "PUT", "DELETE"],
+                "maxAge": 600,
+                "allowCredentials": False,
+            },
+            "exportConfiguration": {"storageAccountName": spec.export_account},
+            "resourceVersionPolicyConfiguration": {"default": "versioned", "resourceTypeOverrides": {}},
+        },
+    )
+    store.put(body["id"], body["type"], workspace_id, body)
+    for role, who in ((FHIR_DATA_CONTRIBUTOR, "clinical-app"), (FHIR_DATA_READER, "analytics-app")):
+        assignment_id = f"{body['id']}/providers/Microsoft.Authorization/roleAssignments/{store.new_uuid()}"
+        store.put(
+            assignment_id,
+            ASSIGNMENT_TYPE,
+            body["id"],
+            {
+                "id": assignment_id,
+                "name": assignment_id.rsplit("/", 1)[-1],
+                "type": ASSIGNMENT_TYPE,
+                "properties": {
+                    "roleDefinitionId": f"/subscriptions/{spec.subscription}/providers/Microsoft.Authorization/"
+                    f"roleDefinitions/{role}",
+                    "principalId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{spec.seed}/principal/{who}")),
+                    "principalType": "ServicePrincipal",
+                    "scope": body["id"],
+                },
+            },
+        )
+
+
 def _remove_managed_service(store: Store, service_id: str, gid: str, spec: WorldSpec) -> None:
     """A self-hosted world has the networks but no Azure API for FHIR service, nor its private endpoint and zone."""
     for child in store.children(service_id):
@@ -574,6 +653,10 @@ def target_for(spec: WorldSpec) -> dict[str, Any]:
         target["export"] = {"storage_account": spec.export_account}
     if spec.iomt:
         target["iomt"] = {"connectors": ["iomt-ingest"]}
+    if spec.kind == "ahds":
+        del target["private_link"]
+        target["workspace"] = spec.workspace
+        target["standby"] = {"workspace": f"{spec.workspace[:22]}dr", "region": spec.secondary_region}
     if spec.kind == "self-hosted":
         del target["private_link"]
         target["self_hosted"] = {

@@ -20,11 +20,26 @@ def registry() -> dict[str, type[Step]]:
         iomt,
         network,
         service,
+        standby,
         support,
         traffic,
     )
 
     steps: list[type[Step]] = [InstructionStep]
-    for module in (service, network, dns, dr, support, cosmos, traffic, failback, cmk, export, iomt, fhir_server):
+    for module in (
+        service,
+        network,
+        dns,
+        dr,
+        support,
+        cosmos,
+        traffic,
+        failback,
+        cmk,
+        export,
+        iomt,
+        fhir_server,
+        standby,
+    ):
         steps.extend(module.STEPS)
     return {step.uses: step for step in steps}

@@ -7,7 +7,6 @@ from typing import Any
 
 from fhirdr.azure.session import azure_errors, get_or_none
 from fhirdr.kinds import kind_of
-from fhirdr.regions import FHIR_REGIONS
 from fhirdr.steps.base import Change, Step
 from fhirdr.steps.service import read_service
 
@@ -41,16 +40,22 @@ class RegionsOffered(Step):
 
     def facts(self) -> list[str]:
         target = self.ctx.target
-        if not kind_of(target).regions_limited_to_service:
+        offered = kind_of(target).offered_regions(self.ctx)
+        if offered is None:
             return []
-        return [r for r in (target.primary_region, target.secondary_region) if r and r not in FHIR_REGIONS]
+        return [r for r in (target.primary_region, target.secondary_region) if r and r not in offered]
 
     def observe(self, facts: list[str]) -> str:
         return f"primary {self.ctx.target.primary_region}, secondary {self.ctx.target.secondary_region}"
 
     def plan(self, facts: list[str]) -> list[Change]:
         return [
-            Change("fix-region", region, f"{region} is not a region where Azure API for FHIR is offered", fixable=False)
+            Change(
+                "fix-region",
+                region,
+                f"{region} is not a region where {kind_of(self.ctx.target).title} is offered",
+                fixable=False,
+            )
             for region in facts
         ]
 
@@ -133,14 +138,12 @@ def choose_secondary(ctx: Any, requested: str | None) -> str:
     by_name = {loc.name: loc for loc in locations}
     geography = getattr(getattr(by_name.get(primary or ""), "metadata", None), "geography", None)
     kind = kind_of(target)
-    # Azure API for FHIR is offered in some regions only; a self-hosted server can run in any.
-    usable = FHIR_REGIONS if kind.regions_limited_to_service else frozenset(by_name)
-    offering = f"offering {kind.title}" if kind.regions_limited_to_service else "of the subscription"
-    not_usable = (
-        f"is not a region where {kind.title} is offered"
-        if kind.regions_limited_to_service
-        else ("is not a region of the subscription")
-    )
+    # Azure API for FHIR and AHDS are offered in some regions only; a self-hosted server can run in any.
+    offered = kind.offered_regions(ctx)
+    limited = offered is not None
+    usable = offered if offered is not None else frozenset(by_name)
+    offering = f"offering {kind.title}" if limited else "of the subscription"
+    not_usable = f"is not a region where {kind.title} is offered" if limited else "is not a region of the subscription"
 
     def candidates() -> str:
         offered = [name for name in sorted(usable) if name != primary and name in by_name]
@@ -170,5 +173,5 @@ def choose_secondary(ctx: Any, requested: str | None) -> str:
         if normalise_region(region) in usable:
             return normalise_region(region)
     where = f"the paired region of {primary} ({', '.join(paired)})" if paired else f"{primary} has no paired region; it"
-    missing = f"does not offer {kind.title}" if kind.regions_limited_to_service else "is not in the subscription"
+    missing = f"does not offer {kind.title}" if limited else "is not in the subscription"
     raise TargetError(f"{where} {missing}; choose a secondary with --secondary", hint=candidates())

@@ -119,7 +119,7 @@ def test_checks_of_azure_api_for_fhir_features_are_refused_on_a_self_hosted_targ
     ):
         result = cli("--sim", command)
         assert result.exit_code == 2, result.output
-        assert f"`fhirdr {command}` does not apply to a self-hosted FHIR Server for Azure target" in result.stderr
+        assert f"`fhirdr {command}` does not apply to self-hosted targets" in result.stderr
         assert words in result.stderr
     assert world.snapshot() == before
 
