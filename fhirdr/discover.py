@@ -62,12 +62,7 @@ def _discover(session: Any, subscription: str, group: str, name: str) -> Discove
     config = service.properties.cosmos_db_configuration
     key_uri = config.key_vault_key_uri if config else None
     if key_uri:
-        parts = urlsplit(key_uri)
-        key_path = [p for p in parts.path.split("/") if p]
-        found.updates["cmk"] = {
-            "key_vault": parts.hostname.split(".")[0] if parts.hostname else None,
-            "key_name": key_path[1] if len(key_path) > 1 else None,
-        }
+        found.updates["cmk"] = _cmk_settings(key_uri)
     export = service.properties.export_configuration
     if export and export.storage_account_name:
         found.updates["export"] = {"storage_account": export.storage_account_name}
@@ -121,12 +116,7 @@ def _private_link(session: Any, group: str, service: Any, found: Discovery) -> d
 def _paired_offered(session: Any, subscription: str, primary: str) -> str | None:
     from fhirdr.regions import FHIR_REGIONS
 
-    for location in session.subscriptions().subscriptions.list_locations(subscription):
-        if location.name == primary and location.metadata:
-            for paired in location.metadata.paired_region or []:
-                if normalise_region(paired.name) in FHIR_REGIONS:
-                    return normalise_region(paired.name)
-    return None
+    return _paired_in(session, subscription, primary, FHIR_REGIONS)
 
 
 def _free_range(session: Any, group: str) -> str:
@@ -202,3 +192,63 @@ def _discover_self_hosted(
         found.notes.append("no --traffic-manager: set fhir_url and [self_hosted] compute per region yourself")
     found.updates["self_hosted"] = hosted
     return found
+
+
+def discover_ahds(
+    session: Any, subscription: str, group: str, workspace: str, service: str, offered: frozenset[str]
+) -> Discovery:
+    """An AHDS FHIR service and its standby's defaults: the standby goes to the paired region when AHDS is
+    offered there."""
+    with azure_errors(f"reading the AHDS FHIR service {workspace}/{service}"):
+        client = session.healthcare()
+        if get_or_none(client.workspaces.get, group, workspace) is None:
+            raise TargetError(f"workspace '{workspace}' was not found in resource group '{group}'")
+        fhir = get_or_none(client.fhir_services.get, group, workspace, service)
+        if fhir is None:
+            raise TargetError(f"FHIR service '{service}' was not found in workspace '{workspace}'")
+        primary = normalise_region(fhir.location)
+        found = Discovery()
+        found.updates.update(
+            {
+                "kind": "ahds",
+                "subscription": subscription,
+                "resource_group": group,
+                "workspace": workspace,
+                "service": service,
+                "primary_region": primary,
+            }
+        )
+        found.defaults.update({"test_environment": False, "objectives": {"rpo_minutes": 15, "rto_minutes": 60}})
+        secondary = _paired_in(session, subscription, primary, offered)
+        if secondary:
+            found.defaults["secondary_region"] = secondary
+        else:
+            found.notes.append(f"{primary} has no paired region offering AHDS: set secondary_region")
+        found.defaults["standby"] = {"workspace": f"{workspace[:22]}dr"}
+        cmk = getattr(fhir.encryption, "customer_managed_key_encryption", None)
+        if cmk and cmk.key_encryption_key_url:
+            found.updates["cmk"] = _cmk_settings(cmk.key_encryption_key_url)
+        if fhir.export_configuration and fhir.export_configuration.storage_account_name:
+            found.updates["export"] = {"storage_account": fhir.export_configuration.storage_account_name}
+        else:
+            found.notes.append("the FHIR service has no $export storage account: replication needs one")
+        return found
+
+
+def _paired_in(session: Any, subscription: str, primary: str, offered: frozenset[str]) -> str | None:
+    for location in session.subscriptions().subscriptions.list_locations(subscription):
+        if location.name == primary and location.metadata:
+            for paired in location.metadata.paired_region or []:
+                if normalise_region(paired.name) in offered:
+                    return normalise_region(paired.name)
+    return None
+
+
+def _cmk_settings(key_uri: str) -> dict[str, str | None]:
+    """[cmk] from a key URI https://{vault}.vault.azure.net/keys/{name}[/{version}]."""
+    parts = urlsplit(key_uri)
+    key_path = [p for p in parts.path.split("/") if p]
+    return {
+        "key_vault": parts.hostname.split(".")[0] if parts.hostname else None,
+        "key_name": key_path[1] if len(key_path) > 1 else None,
+    }

@@ -18,12 +18,14 @@ def init(
         None, "--cosmos-account", help="Cosmos DB account of a self-hosted FHIR server (needs --kind self-hosted)."
     ),
     traffic_manager: str | None = typer.Option(
-        None, "--traffic-manager", help="Traffic Manager profile in front of the compute."
+        None, "--traffic-manager", help="Traffic Manager profile in front of the compute (self-hosted)."
+    ),
+    workspace: str | None = typer.Option(
+        None, "--workspace", help="The AHDS workspace the FHIR service -n is in (needs --kind ahds)."
     ),
 ) -> None:
     """Write the target file from what is deployed; re-running keeps what you wrote by hand."""
     from fhirdr.azure.session import AzureSession
-    from fhirdr.discover import discover, discover_self_hosted
     from fhirdr.errors import TargetError
     from fhirdr.kinds import kind_of
     from fhirdr.target import KINDS, RENAMED_KINDS, load_target, merge_toml_text, read_target_file
@@ -47,21 +49,14 @@ def init(
     if kind not in KINDS:
         raise TargetError(f"--kind {kind!r} is not a target kind", hint=f"use {' or '.join(KINDS)}")
     hosted = existing.get("self_hosted") or existing.get("backing") or {}
-    cosmos_account = cosmos_account or hosted.get("cosmos_account")
-    traffic_manager = traffic_manager or hosted.get("traffic_manager_profile")
-    if kind_of(kind).has_service_resource and (cosmos_account or traffic_manager):
-        raise TargetError(
-            "--cosmos-account and --traffic-manager describe a self-hosted FHIR server; an Azure API for FHIR "
-            "service keeps its Cosmos DB out of reach",
-            hint="add --kind self-hosted, or drop them",
-        )
+    named = {
+        "cosmos_account": cosmos_account or hosted.get("cosmos_account"),
+        "traffic_manager": traffic_manager or hosted.get("traffic_manager_profile"),
+        "workspace": workspace or existing.get("workspace"),
+    }
+    flags = {"cosmos_account": cosmos_account, "traffic_manager": traffic_manager, "workspace": workspace}
     with settings.terminal.status(f"reading {service} in {group}"):
-        if not kind_of(kind).has_service_resource:
-            if not cosmos_account:
-                raise TargetError("fhirdr init --kind self-hosted needs --cosmos-account (and --traffic-manager)")
-            found = discover_self_hosted(session, subscription, group, service, cosmos_account, traffic_manager)
-        else:
-            found = discover(session, subscription, group, service)
+        found = kind_of(kind).discover(session, subscription, group, service, named, flags)
     text = path.read_text(encoding="utf-8") if path.exists() else "# fhirdr target, written by `fhirdr init`\n"
     new_text, written = merge_toml_text(text, found.updates, found.defaults)
     path.write_text(new_text, encoding="utf-8")

@@ -5,6 +5,8 @@ Commands and steps ask the target's kind (`kind_of(target)`) instead of comparin
 
 from __future__ import annotations
 
+from typing import Any
+
 from fhirdr.kinds.ahds import AhdsKind
 from fhirdr.kinds.base import Kind
 from fhirdr.kinds.managed import ManagedKind
@@ -18,6 +20,19 @@ RENAMED_KINDS = {"backing": "self-hosted"}
 def kind_of(target: object) -> Kind:
     """The kind module of a target (anything with a `kind` attribute naming one, or the name itself)."""
     return KINDS[target if isinstance(target, str) else getattr(target, "kind", "managed")]
+
+
+def refuse_options(kind: Kind, flags: dict[str, Any], allowed: set[str]) -> None:
+    """Options that describe another kind of deployment are a mistake, not something to ignore."""
+    other = sorted(name for name, value in flags.items() if value and name not in allowed)
+    if other:
+        from fhirdr.errors import TargetError
+
+        words = ", ".join("--" + name.replace("_", "-") for name in other)
+        raise TargetError(
+            f"{words} do not describe a target of kind {kind.name} ({kind.title})",
+            hint="--cosmos-account and --traffic-manager are for --kind self-hosted, --workspace for --kind ahds",
+        )
 
 
 def require_applicable(target: object, area: str, command: str) -> None:

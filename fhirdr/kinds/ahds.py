@@ -32,17 +32,20 @@ class AhdsKind(Kind):
     service_name = NAME
     service_name_rule = "3 to 24 lower-case letters and digits"
 
-    def offered_regions(self, ctx: Any) -> frozenset[str] | None:
-        """Where the FHIR service is offered, as the provider's registration in the subscription says."""
-        from fhirdr.azure.session import azure_errors
-        from fhirdr.regions import normalise_region
+    def discover(
+        self, session: Any, subscription: str, group: str, service: str, named: dict[str, Any], flags: dict[str, Any]
+    ) -> Any:
+        from fhirdr.discover import discover_ahds
+        from fhirdr.errors import TargetError
+        from fhirdr.kinds import refuse_options
 
-        with azure_errors("reading where Microsoft.HealthcareApis offers FHIR services"):
-            provider = ctx.azure.resources().providers.get("Microsoft.HealthcareApis")
-        for resource_type in provider.resource_types or []:
-            if (resource_type.resource_type or "").lower() == "workspaces/fhirservices":
-                return frozenset(normalise_region(location) for location in resource_type.locations or [])
-        return frozenset()
+        refuse_options(self, flags, {"workspace"})
+        if not named.get("workspace"):
+            raise TargetError("fhirdr init --kind ahds needs --workspace (the workspace of the FHIR service -n)")
+        return discover_ahds(session, subscription, group, named["workspace"], service, ahds_regions(session))
+
+    def offered_regions(self, ctx: Any) -> frozenset[str] | None:
+        return ahds_regions(ctx.azure)
 
     def read_status(self, ctx: Any) -> dict[str, Any]:
         from fhirdr.standby_status import read_standby_status
@@ -55,6 +58,19 @@ class AhdsKind(Kind):
 
     def not_checked(self, area: str) -> str | None:
         return _NOT_YET.get(area)
+
+
+def ahds_regions(session: Any) -> frozenset[str]:
+    """Where the FHIR service is offered, as the provider's registration in the subscription says."""
+    from fhirdr.azure.session import azure_errors
+    from fhirdr.regions import normalise_region
+
+    with azure_errors("reading where Microsoft.HealthcareApis offers FHIR services"):
+        provider = session.resources().providers.get("Microsoft.HealthcareApis")
+    for resource_type in provider.resource_types or []:
+        if (resource_type.resource_type or "").lower() == "workspaces/fhirservices":
+            return frozenset(normalise_region(location) for location in resource_type.locations or [])
+    return frozenset()
 
 
 def service_url(workspace: str, service: str, fhir_suffix: str) -> str:

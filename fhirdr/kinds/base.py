@@ -29,6 +29,13 @@ class Kind:
     service_name: ClassVar[re.Pattern[str]] = re.compile(r"^[a-z0-9][a-z0-9-]{1,22}[a-z0-9]$")
     service_name_rule: ClassVar[str] = "3 to 24 lower-case letters, digits and hyphens"
 
+    def discover(
+        self, session: Any, subscription: str, group: str, service: str, named: dict[str, Any], flags: dict[str, Any]
+    ) -> Any:
+        """What `fhirdr init` writes: read the deployment from the resources the user named (`named`: from the
+        options or the target file; `flags`: from the options only, to refuse those of another kind)."""
+        raise NotImplementedError
+
     def read_status(self, ctx: Any) -> dict[str, Any]:
         """Everything `fhirdr status` shows for a target of this kind."""
         from fhirdr.status import read_replica_status

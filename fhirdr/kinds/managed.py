@@ -15,6 +15,15 @@ class ManagedKind(Kind):
     support_operated = True
     has_service_resource = True
 
+    def discover(
+        self, session: Any, subscription: str, group: str, service: str, named: dict[str, Any], flags: dict[str, Any]
+    ) -> Any:
+        from fhirdr.discover import discover
+        from fhirdr.kinds import refuse_options
+
+        refuse_options(self, flags, set())
+        return discover(session, subscription, group, service)
+
     def offered_regions(self, ctx: Any) -> frozenset[str] | None:
         from fhirdr.regions import FHIR_REGIONS
 

@@ -30,6 +30,20 @@ class SelfHostedKind(Kind):
     write_region_failover = True
     section = "self_hosted"
 
+    def discover(
+        self, session: Any, subscription: str, group: str, service: str, named: dict[str, Any], flags: dict[str, Any]
+    ) -> Any:
+        from fhirdr.discover import discover_self_hosted
+        from fhirdr.errors import TargetError
+        from fhirdr.kinds import refuse_options
+
+        refuse_options(self, flags, {"cosmos_account", "traffic_manager"})
+        if not named.get("cosmos_account"):
+            raise TargetError("fhirdr init --kind self-hosted needs --cosmos-account (and --traffic-manager)")
+        return discover_self_hosted(
+            session, subscription, group, service, named["cosmos_account"], named.get("traffic_manager")
+        )
+
     def fhir_endpoint(self, target: Any, cloud: Any) -> tuple[str, str]:
         hosted = target.require_self_hosted()
         base = hosted.url or ""

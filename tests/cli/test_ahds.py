@@ -214,3 +214,28 @@ def test_the_sims_fhir_service_answers_with_the_keys_of_the_spec_example(isolate
     assert example_top <= set(body)
     assert example_properties <= set(body["properties"])
     assert body["type"] == "Microsoft.HealthcareApis/workspaces/fhirservices"
+
+
+def test_init_writes_an_ahds_target_from_what_is_deployed(isolated, cli):
+    world = _ahds(isolated)
+    world.target_file.unlink()
+    result = cli("--sim", "--subscription", world.spec.subscription, "-g", "fhir-dr-rg", "-n", "fhirdemo",
+                 "init", "--kind", "ahds", "--workspace", "contosohealth")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    from pathlib import Path
+
+    from fhirdr.target import load_target
+
+    target = load_target(Path("fhirdr.toml"))
+    assert (target.kind, target.workspace, target.service, target.primary_region) == (
+        "ahds",
+        "contosohealth",
+        "fhirdemo",
+        "westus2",
+    )
+    assert target.standby.workspace == "contosohealthdr" and target.standby.region == "westcentralus"
+    assert target.extras.export_storage_account == "fhirdemoexports"
+    assert cli("--sim", "enable", "--apply", "--yes").exit_code == 0
+    wrong = cli("--sim", "--subscription", world.spec.subscription, "-g", "fhir-dr-rg", "-n", "fhirdemo",
+                "init", "--kind", "ahds", "--workspace", "contosohealth", "--cosmos-account", "x")  # fmt: skip
+    assert wrong.exit_code == 2 and "do not describe a target of kind ahds" in wrong.stderr

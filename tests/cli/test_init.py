@@ -42,7 +42,7 @@ def test_init_of_a_managed_service_does_not_take_cosmos_db_or_traffic_manager_fl
     result = cli("--sim", "--subscription", world.spec.subscription, "-g", "fhir-dr-rg", "-n", "fhirdemo",
                  "init", "--cosmos-account", "fhirdemo-cosmos")  # fmt: skip
     assert result.exit_code == 2, result.output
-    assert "add --kind self-hosted" in result.stderr
+    assert "are for --kind self-hosted" in result.stderr
     assert not Path("fhirdr.toml").exists()
 
 
