@@ -72,7 +72,7 @@ def main() -> None:
         f"{'target kind':12} {'rounds':>6} {'requests':>8} {'wall@0 s':>9} {'wall@lat s':>10} {'added s':>8} "
         f"{'limit s':>8}  verdict"
     )
-    for kind in ("managed", "backing"):
+    for kind in ("managed", "self-hosted"):
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             env = {**os.environ, "FHIRDR_STATE_DIR": str(work / "state"), "NO_COLOR": "1"}

@@ -22,21 +22,13 @@ class Discovery:
     notes: list[str] = field(default_factory=list)
 
 
-def discover(
-    session: Any,
-    subscription: str,
-    group: str,
-    service_name: str,
-    cosmos_account: str | None = None,
-    traffic_manager: str | None = None,
-) -> Discovery:
+def discover(session: Any, subscription: str, group: str, service_name: str) -> Discovery:
+    """An Azure API for FHIR service and what it points at (private endpoint, key, export, IoMT)."""
     with azure_errors(f"reading service {service_name}"):
-        return _discover(session, subscription, group, service_name, cosmos_account, traffic_manager)
+        return _discover(session, subscription, group, service_name)
 
 
-def _discover(
-    session: Any, subscription: str, group: str, name: str, cosmos_account: str | None, traffic_manager: str | None
-) -> Discovery:
+def _discover(session: Any, subscription: str, group: str, name: str) -> Discovery:
     found = Discovery()
     service = get_or_none(session.healthcare().services.get, group, name)
     if service is None:
@@ -69,12 +61,7 @@ def _discover(
     config = service.properties.cosmos_db_configuration
     key_uri = config.key_vault_key_uri if config else None
     if key_uri:
-        parts = urlsplit(key_uri)
-        key_path = [p for p in parts.path.split("/") if p]
-        found.updates["cmk"] = {
-            "key_vault": parts.hostname.split(".")[0] if parts.hostname else None,
-            "key_name": key_path[1] if len(key_path) > 1 else None,
-        }
+        found.updates["cmk"] = _cmk_settings(key_uri)
     export = service.properties.export_configuration
     if export and export.storage_account_name:
         found.updates["export"] = {"storage_account": export.storage_account_name}
@@ -82,11 +69,7 @@ def _discover(
     if connectors:
         found.updates["iomt"] = {"connectors": connectors}
 
-    backing = _backing(session, group, service, primary, secondary, cosmos_account, traffic_manager, found)
-    found.updates["kind"] = "backing" if backing else "managed"
-    if backing:
-        found.updates["backing"] = backing["updates"]
-        found.defaults["backing"] = backing["defaults"]
+    found.updates["kind"] = "managed"
     return found
 
 
@@ -133,13 +116,7 @@ def _private_link(session: Any, group: str, service: Any, found: Discovery) -> d
 def _paired_offered(session: Any, subscription: str, primary: str) -> str | None:
     from fhirdr.regions import fhir_regions_of
 
-    offered = fhir_regions_of(session.cloud.name)
-    for location in session.subscriptions().subscriptions.list_locations(subscription):
-        if location.name == primary and location.metadata:
-            for paired in location.metadata.paired_region or []:
-                if normalise_region(paired.name) in offered:
-                    return normalise_region(paired.name)
-    return None
+    return _paired_in(session, subscription, primary, fhir_regions_of(session.cloud.name))
 
 
 def _free_range(session: Any, group: str) -> str:
@@ -156,104 +133,122 @@ def _free_range(session: Any, group: str) -> str:
     raise FhirdrError("no free /16 in 10.0.0.0/8 for the secondary VNet; set secondary_address_space yourself")
 
 
-def names_service(tags: dict[str, str] | None, service: Any, host: str) -> bool:
-    """Whether a resource's tags name the FHIR service: its name, host, URL or resource id."""
-    wanted = {service.name.lower(), host.lower(), f"https://{host}".lower(), service.id.lower()}
-    return any(str(value).strip().rstrip("/").lower() in wanted for value in (tags or {}).values())
+def discover_self_hosted(
+    session: Any, subscription: str, group: str, name: str, cosmos_account: str, traffic_manager: str | None
+) -> Discovery:
+    """A self-hosted FHIR server has no service resource: read what the user named (its Cosmos DB account and
+    Traffic Manager profile), never whatever else happens to sit in the resource group."""
+    with azure_errors(f"reading the self-hosted FHIR server {name}"):
+        return _discover_self_hosted(session, subscription, group, name, cosmos_account, traffic_manager)
 
 
-def _tied_accounts(accounts: list[Any], service: Any, host: str) -> list[Any]:
-    # Tied: a tag naming the service, or the account carrying the service's own name (the open-source
-    # FHIR server's template names its Cosmos DB account after the service).
-    return [a for a in accounts if names_service(a.tags, service, host) or a.name.lower() == service.name.lower()]
-
-
-def _tied_profiles(profiles: list[Any], service: Any, host: str) -> list[Any]:
-    def points_at_service(profile: Any) -> bool:
-        return any((e.target or "").lower() == host.lower() for e in profile.endpoints or [])
-
-    return [p for p in profiles if names_service(p.tags, service, host) or points_at_service(p)]
-
-
-def _backing(
-    session: Any,
-    group: str,
-    service: Any,
-    primary: str,
-    secondary: str | None,
-    cosmos_account: str | None,
-    traffic_manager: str | None,
-    found: Discovery,
-) -> dict[str, Any] | None:
-    """The Cosmos DB account and Traffic Manager profile behind the service: named, or tied to it, never guessed.
-
-    Taking an unrelated account would let `enable --apply` add a billed region to it, so what is
-    merely in the same resource group is listed with the flags to name it, and the kind stays managed.
-    """
+def _discover_self_hosted(
+    session: Any, subscription: str, group: str, name: str, cosmos_account: str, traffic_manager: str | None
+) -> Discovery:
+    found = Discovery()
     cosmos = session.cosmos()
-    manager = session.traffic_manager()
-    host = f"{service.name}.{session.cloud.fhir_suffix}"
-    if cosmos_account:
-        if get_or_none(cosmos.database_accounts.get, group, cosmos_account) is None:
-            raise TargetError(f"Cosmos DB account '{cosmos_account}' was not found in resource group '{group}'")
-        account_candidates, accounts = [cosmos_account], [cosmos_account]
+    account = get_or_none(cosmos.database_accounts.get, group, cosmos_account)
+    if account is None:
+        raise TargetError(f"Cosmos DB account '{cosmos_account}' was not found in resource group '{group}'")
+    locations = sorted(account.locations or [], key=lambda loc: loc.failover_priority)
+    regions = [normalise_region(loc.location_name) for loc in locations]
+    primary = regions[0] if regions else normalise_region(account.location)
+    secondary = regions[1] if len(regions) > 1 else None
+    found.updates.update(
+        {
+            "kind": "self-hosted",
+            "subscription": subscription,
+            "resource_group": group,
+            "service": name,
+            "primary_region": primary,
+        }
+    )
+    found.defaults.update({"test_environment": False, "objectives": {"rpo_minutes": 15, "rto_minutes": 60}})
+    if secondary:
+        found.defaults["secondary_region"] = secondary
     else:
-        listed = list(cosmos.database_accounts.list_by_resource_group(group))
-        account_candidates = [a.name for a in listed]
-        accounts = [a.name for a in _tied_accounts(listed, service, host)]
+        found.notes.append(f"the Cosmos DB account writes only in {primary}: set secondary_region (fhirdr enable)")
+    hosted: dict[str, Any] = {"cosmos_account": account.name}
+    databases = [d.name for d in cosmos.sql_resources.list_sql_databases(group, account.name)]
+    if len(databases) == 1:
+        hosted["cosmos_database"] = databases[0]
+    elif databases:
+        found.notes.append(f"several databases in {account.name} ({', '.join(databases)}): set cosmos_database")
     if traffic_manager:
-        named = get_or_none(manager.profiles.get, group, traffic_manager)
-        if named is None:
+        profile = get_or_none(session.traffic_manager().profiles.get, group, traffic_manager)
+        if profile is None:
             raise TargetError(f"Traffic Manager profile '{traffic_manager}' was not found in resource group '{group}'")
-        profile_candidates, profiles = [traffic_manager], [named]
+        hosted["traffic_manager_profile"] = profile.name
+        if profile.dns_config and profile.dns_config.fqdn:
+            hosted["fhir_url"] = f"https://{profile.dns_config.fqdn}"
+        compute = {
+            normalise_region(e.endpoint_location): e.target
+            for e in profile.endpoints or []
+            if e.endpoint_location and e.target
+        }
+        if compute:
+            hosted["compute"] = compute
     else:
-        # The list carries each profile's endpoints (specification/trafficmanager/.../stable/2022-04-01/
-        # examples/Profile-GET-ByResourceGroup.json).
-        listed_profiles = list(manager.profiles.list_by_resource_group(group))
-        profile_candidates = [p.name for p in listed_profiles]
-        profiles = _tied_profiles(listed_profiles, service, host)
-    if len(accounts) == 1 and len(profiles) == 1:
-        return _backing_settings(session, group, accounts[0], profiles[0], primary, secondary)
-    if account_candidates or profile_candidates:
-        found.notes.append(_ask_which(service.name, group, account_candidates, accounts, profile_candidates, profiles))
+        found.notes.append("no --traffic-manager: set fhir_url and [self_hosted] compute per region yourself")
+    found.updates["self_hosted"] = hosted
+    return found
+
+
+def discover_ahds(
+    session: Any, subscription: str, group: str, workspace: str, service: str, offered: frozenset[str]
+) -> Discovery:
+    """An AHDS FHIR service and its standby's defaults: the standby goes to the paired region when AHDS is
+    offered there."""
+    with azure_errors(f"reading the AHDS FHIR service {workspace}/{service}"):
+        client = session.healthcare()
+        if get_or_none(client.workspaces.get, group, workspace) is None:
+            raise TargetError(f"workspace '{workspace}' was not found in resource group '{group}'")
+        fhir = get_or_none(client.fhir_services.get, group, workspace, service)
+        if fhir is None:
+            raise TargetError(f"FHIR service '{service}' was not found in workspace '{workspace}'")
+        primary = normalise_region(fhir.location)
+        found = Discovery()
+        found.updates.update(
+            {
+                "kind": "ahds",
+                "subscription": subscription,
+                "resource_group": group,
+                "workspace": workspace,
+                "service": service,
+                "primary_region": primary,
+            }
+        )
+        found.defaults.update({"test_environment": False, "objectives": {"rpo_minutes": 15, "rto_minutes": 60}})
+        secondary = _paired_in(session, subscription, primary, offered)
+        if secondary:
+            found.defaults["secondary_region"] = secondary
+        else:
+            found.notes.append(f"{primary} has no paired region offering AHDS: set secondary_region")
+        found.defaults["standby"] = {"workspace": f"{workspace[:22]}dr"}
+        cmk = getattr(fhir.encryption, "customer_managed_key_encryption", None)
+        if cmk and cmk.key_encryption_key_url:
+            found.updates["cmk"] = _cmk_settings(cmk.key_encryption_key_url)
+        if fhir.export_configuration and fhir.export_configuration.storage_account_name:
+            found.updates["export"] = {"storage_account": fhir.export_configuration.storage_account_name}
+        else:
+            found.notes.append("the FHIR service has no $export storage account: replication needs one")
+        return found
+
+
+def _paired_in(session: Any, subscription: str, primary: str, offered: frozenset[str]) -> str | None:
+    for location in session.subscriptions().subscriptions.list_locations(subscription):
+        if location.name == primary and location.metadata:
+            for paired in location.metadata.paired_region or []:
+                if normalise_region(paired.name) in offered:
+                    return normalise_region(paired.name)
     return None
 
 
-def _ask_which(
-    service: str,
-    group: str,
-    account_candidates: list[str],
-    accounts: list[str],
-    profile_candidates: list[str],
-    profiles: list[Any],
-) -> str:
-    """What was found and how to name it: the kind stays managed until the user says which."""
-    found = []
-    if account_candidates:
-        found.append(f"Cosmos DB account(s) {', '.join(account_candidates)}")
-    if profile_candidates:
-        found.append(f"Traffic Manager profile(s) {', '.join(profile_candidates)}")
-    tied = [*accounts, *(p.name for p in profiles)]
-    why = f"only {', '.join(tied)} tied to it" if tied else f"none tagged with {service} or pointing at its host"
-    account = accounts[0] if len(accounts) == 1 else (account_candidates[0] if len(account_candidates) == 1 else "NAME")
-    profile = (
-        profiles[0].name if len(profiles) == 1 else (profile_candidates[0] if len(profile_candidates) == 1 else "NAME")
-    )
-    return (
-        f"found {' and '.join(found)} in {group}, {why}: kind stays managed. If they are the ones behind "
-        f"{service}, run `fhirdr init --cosmos-account {account} --traffic-manager {profile}`"
-    )
-
-
-def _backing_settings(
-    session: Any, group: str, account: str, profile: Any, primary: str, secondary: str | None
-) -> dict[str, Any]:
-    databases = [d.name for d in session.cosmos().sql_resources.list_sql_databases(group, account)]
-    defaults: dict[str, Any] = {}
-    primary_target = next((e.target for e in profile.endpoints or [] if e.target and primary in e.target), None)
-    if primary_target and secondary:
-        defaults["secondary_compute"] = primary_target.replace(primary, secondary)
-    updates: dict[str, Any] = {"cosmos_account": account, "traffic_manager_profile": profile.name}
-    if len(databases) == 1:
-        updates["cosmos_database"] = databases[0]
-    return {"updates": updates, "defaults": defaults}
+def _cmk_settings(key_uri: str) -> dict[str, str | None]:
+    """[cmk] from a key URI https://{vault}.vault.azure.net/keys/{name}[/{version}]."""
+    parts = urlsplit(key_uri)
+    key_path = [p for p in parts.path.split("/") if p]
+    return {
+        "key_vault": parts.hostname.split(".")[0] if parts.hostname else None,
+        "key_name": key_path[1] if len(key_path) > 1 else None,
+    }

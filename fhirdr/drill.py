@@ -10,8 +10,10 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from fhirdr.errors import AzureError, FhirdrError
-from fhirdr.fhir.client import FhirClient, FhirResponse
+from fhirdr.fhir.client import FhirResponse
+from fhirdr.kinds import kind_of
 from fhirdr.steps.base import Context, Reader
+from fhirdr.steps.fhir_server import fhir_client
 
 CANARY_SYSTEM = "https://fhirdr.dev/drill"
 
@@ -112,7 +114,7 @@ class Drill:
         self.run_id = run_id
         self.emit = emit
         self.state = state or DrillState()
-        self.client = FhirClient(ctx.azure, ctx.target.service, retry=False)
+        self.client = fhir_client(ctx, retry=False)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -227,7 +229,7 @@ class Drill:
         from fhirdr.runbook.loader import load_runbook, shipped_runbook
         from fhirdr.runbook.runner import Runner
 
-        name = "failback-backing" if self.ctx.target.kind == "backing" else "failback-managed"
+        name = kind_of(self.ctx.target).failback_runbook
         options = {**self.ctx.options, "run_id": self.run_id, "max_lag": self.settings.max_lag_seconds}
         ctx = Context(self.ctx.target, self.ctx.azure, options)
         runner = Runner(

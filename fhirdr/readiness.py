@@ -14,14 +14,26 @@ from fhirdr.errors import FhirdrError
 def readiness(step: Any) -> dict[str, dict[str, str]]:
     """One line for each configuration area of the article; the four checks run at the same time."""
     from fhirdr.azure.session import concurrently
+    from fhirdr.kinds import kind_of
 
-    private_link, cmk, export, iomt = concurrently(
-        lambda: _private_link_summary(step),
-        lambda: _check_summary(step, "cmk", "check-cmk", "cmk.configured"),
-        lambda: _check_summary(step, "export", "check-export", "export.configured"),
-        lambda: _check_summary(step, "iomt", "check-iomt", "iomt.connectors"),
-    )
-    return {"private_link": private_link, "cmk": cmk, "export": export, "iomt": iomt}
+    kind = kind_of(step.ctx.target)
+    checks = {
+        "private_link": lambda: _private_link_summary(step),
+        "cmk": lambda: _check_summary(step, "cmk", "check-cmk", "cmk.configured"),
+        "export": lambda: _check_summary(step, "export", "check-export", "export.configured"),
+        "iomt": lambda: _check_summary(step, "iomt", "check-iomt", "iomt.connectors"),
+    }
+    results = {}
+    for area in list(checks):
+        # The full reason is what the area's own command says; status keeps to one short line.
+        if kind.not_applicable(area):
+            results[area] = {"status": "not-applicable", "summary": f"no such setting on a {kind.title}"}
+            del checks[area]
+        elif kind.not_checked(area):
+            results[area] = {"status": "not-checked", "summary": "not checked for this kind yet (a later release)"}
+            del checks[area]
+    results.update(zip(checks, concurrently(*checks.values()), strict=True))
+    return {area: results[area] for area in ("private_link", "cmk", "export", "iomt")}
 
 
 def _private_link_summary(step: Any) -> dict[str, str]:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from fhirdr.azure.session import azure_errors
+from fhirdr.kinds import kind_of
 from fhirdr.readiness import readiness
 from fhirdr.regions import normalise_region, round_trip_ms
 from fhirdr.steps.base import Context, Reader, Step, text
@@ -79,19 +80,23 @@ def replication_lag_ms(ctx: Any, account: Any, region: str) -> float | None:
 
 
 def read_status(ctx: Context) -> dict[str, Any]:
-    """Everything `fhirdr status` shows; independent reads run at the same time."""
+    """Everything `fhirdr status` shows, read the way the target's kind needs."""
+    return kind_of(ctx.target).read_status(ctx)
+
+
+def read_replica_status(ctx: Context) -> dict[str, Any]:
+    """The state of a deployment whose data has a replica (Azure API for FHIR, self-hosted); reads run at once."""
     reader = Reader(ctx)
     target = ctx.target
-    jobs: dict[str, Callable[[], Any]] = {
-        "service": lambda: read_service(reader),
-        "tickets": lambda: _tickets(reader),
-        "readiness": lambda: readiness(reader),
-    }
-    if target.kind == "backing":
+    jobs: dict[str, Callable[[], Any]] = {"readiness": lambda: readiness(reader)}
+    if kind_of(target).support_operated:
+        jobs["service"] = lambda: read_service(reader)
+        jobs["tickets"] = lambda: _tickets(reader)
+    else:
         jobs["account"] = lambda: _account_and_lag(reader)
         jobs["throughput"] = lambda: database_throughput(reader)
         jobs["last_failover"] = lambda: last_failover(ctx)
-        if target.require_backing().traffic_manager_profile:
+        if target.require_self_hosted().traffic_manager_profile:
             jobs["profile"] = lambda: read_profile(reader)
     with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="status") as pool:
         futures = {name: pool.submit(_guarded, name, job) for name, job in jobs.items()}
@@ -113,7 +118,7 @@ FAILOVER_OPERATION = "Microsoft.DocumentDB/databaseAccounts/failoverPriorityChan
 
 def last_failover(ctx: Any) -> dict[str, Any] | None:
     """The newest write-region change of the backing account in the activity log (90 days are kept)."""
-    backing = ctx.target.require_backing()
+    backing = ctx.target.require_self_hosted()
     account_id = (
         f"/subscriptions/{ctx.target.subscription}/resourceGroups/{backing.cosmos_resource_group}/providers/"
         f"Microsoft.DocumentDB/databaseAccounts/{backing.cosmos_account}"
@@ -148,12 +153,14 @@ def _ticket_secondary(ticket: Any) -> str | None:
 
 
 def _judge(target: Any, facts: dict[str, Any]) -> dict[str, Any]:
-    service = facts["service"]
-    primary = normalise_region(service.location)
+    service = facts.get("service")
+    primary = normalise_region(service.location) if service is not None else target.primary_region
     rpo_seconds = target.objectives.rpo_minutes * 60
     warnings: list[str] = []
     enable_words = REQUESTS["enable"][0]
-    dr_tickets = [t for t in facts["tickets"] if enable_words in (t.problem_classification_display_name or "").lower()]
+    dr_tickets = [
+        t for t in facts.get("tickets", []) if enable_words in (t.problem_classification_display_name or "").lower()
+    ]
     dr_tickets.sort(key=lambda t: t.created_date or 0, reverse=True)
     doc: dict[str, Any] = {
         "service": target.service,
@@ -164,8 +171,8 @@ def _judge(target: Any, facts: dict[str, Any]) -> dict[str, Any]:
         "secondary_region": target.secondary_region,
         "last_failover": facts.get("last_failover"),
     }
-    ru = offer_throughput(service)
-    if target.kind == "backing":
+    ru = offer_throughput(service) if service is not None else facts.get("throughput")
+    if not kind_of(target).support_operated:
         account = facts["account"]
         regions = regions_of(account)
         data_region = regions[0][0]
@@ -253,7 +260,7 @@ def _judge(target: Any, facts: dict[str, Any]) -> dict[str, Any]:
                     "status": text(t.status),
                     "created": str(t.created_date) if t.created_date else None,
                 }
-                for t in facts["tickets"]
+                for t in facts.get("tickets", [])
                 if text(t.status) == "Open"
             ],
             "readiness": ready,

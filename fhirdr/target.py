@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from fhirdr.errors import TargetError
+from fhirdr.kinds import KINDS as KIND_MODULES
+from fhirdr.kinds import RENAMED_KINDS, kind_of
+from fhirdr.kinds.ahds import NAME as AHDS_NAME
 from fhirdr.regions import validate_region
 
 if sys.version_info >= (3, 11):
@@ -20,10 +23,9 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 DEFAULT_TARGET_FILE = "fhirdr.toml"
 PRIVATE_DNS_ZONE = "privatelink.azurehealthcareapis.com"
-KINDS = ("managed", "backing")
+KINDS = tuple(KIND_MODULES)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._()-]{0,89}$")
-_SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,22}[a-z0-9]$")
 _SUBSCRIPTION = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
@@ -50,15 +52,43 @@ class PrivateLinkSettings:
 
 
 @dataclass(frozen=True)
-class BackingSettings:
-    """The moving parts of a `backing` target: the Cosmos DB account and the Traffic Manager profile."""
+class SelfHostedSettings:
+    """A self-hosted FHIR server (FHIR Server for Azure): its URL, compute per region, Cosmos DB, Traffic Manager.
+
+    There is no Microsoft.HealthcareApis resource: the server is known by the URL its clients use.
+    """
 
     cosmos_account: str
     cosmos_resource_group: str
     cosmos_database: str | None = None
     traffic_manager_profile: str | None = None
     traffic_manager_resource_group: str | None = None
-    secondary_compute: str | None = None
+    fhir_url: str | None = None
+    audience: str | None = None
+    # (region, host name of the FHIR server's compute there), e.g. ("westus2", "fhir-westus2.azurewebsites.net")
+    compute: tuple[tuple[str, str], ...] = ()
+
+    def compute_in(self, region: str | None) -> str | None:
+        return dict(self.compute).get(region or "")
+
+    @property
+    def url(self) -> str | None:
+        """What clients use: fhir_url, else the Traffic Manager profile's DNS name."""
+        if self.fhir_url:
+            return self.fhir_url.rstrip("/")
+        if self.traffic_manager_profile:
+            return f"https://{self.traffic_manager_profile}.trafficmanager.net"
+        return None
+
+
+@dataclass(frozen=True)
+class StandbySettings:
+    """The AHDS FHIR service fhirdr keeps as the standby of an `ahds` target, in the secondary region."""
+
+    workspace: str
+    service: str
+    region: str | None
+    resource_group: str
 
 
 @dataclass(frozen=True)
@@ -95,10 +125,15 @@ class Target:
     test_environment: bool = False
     objectives: Objectives = field(default_factory=Objectives)
     private_link: PrivateLinkSettings | None = None
-    backing: BackingSettings | None = None
+    self_hosted: SelfHostedSettings | None = None
+    # kind "ahds": the workspace the FHIR service `service` lives in, and its standby.
+    workspace: str | None = None
+    standby: StandbySettings | None = None
     contact: Contact | None = None
     extras: Extras = field(default_factory=Extras)
     source: Path | None = None
+    # What was accepted but should change (old names); the CLI shows each once.
+    warnings: tuple[str, ...] = ()
 
     def require_private_link(self) -> PrivateLinkSettings:
         if self.private_link is None:
@@ -108,13 +143,26 @@ class Target:
             )
         return self.private_link
 
-    def require_backing(self) -> BackingSettings:
-        if self.backing is None:
+    def require_self_hosted(self) -> SelfHostedSettings:
+        if self.self_hosted is None:
             raise TargetError(
-                f"{self._where()}: kind 'backing' needs a [backing] section with cosmos_account",
-                hint="add [backing] with cosmos_account, cosmos_database and traffic_manager_profile",
+                f"{self._where()}: kind 'self-hosted' needs a [self_hosted] section with cosmos_account",
+                hint="add [self_hosted] with fhir_url, cosmos_account, cosmos_database, traffic_manager_profile "
+                "and [self_hosted.compute] (region = host)",
             )
-        return self.backing
+        return self.self_hosted
+
+    def with_secondary(self, region: str) -> Target:
+        """The same target with its secondary (and its standby's) region chosen."""
+        import dataclasses
+
+        standby = dataclasses.replace(self.standby, region=region) if self.standby else None
+        return dataclasses.replace(self, secondary_region=region, standby=standby)
+
+    def require_standby(self) -> StandbySettings:
+        if self.standby is None or self.workspace is None:
+            raise TargetError(f"{self._where()}: kind 'ahds' needs 'workspace' and a [standby] section")
+        return self.standby
 
     def require_regions(self) -> tuple[str, str]:
         if not self.primary_region or not self.secondary_region:
@@ -136,7 +184,10 @@ _TOP_KEYS = {
     "test_environment",
     "objectives",
     "private_link",
+    "self_hosted",
     "backing",
+    "workspace",
+    "standby",
     "contact",
     "cmk",
     "export",
@@ -145,7 +196,10 @@ _TOP_KEYS = {
 _CMK_KEYS = {"key_vault", "key_name"}
 _EXPORT_KEYS = {"storage_account"}
 _IOMT_KEYS = {"connectors"}
-_BACKING_KEYS = {
+_SELF_HOSTED_KEYS = {
+    "fhir_url",
+    "audience",
+    "compute",
     "cosmos_account",
     "cosmos_resource_group",
     "cosmos_database",
@@ -235,14 +289,19 @@ def parse_target(
     resource_group = _name(_str(data, "resource_group", where, required=True), "resource_group", where)
     service = _str(data, "service", where, required=True)
     assert resource_group is not None and service is not None
-    if not _SERVICE_NAME.match(service):
-        raise TargetError(
-            f"{where}: 'service' = {service!r} is not an Azure API for FHIR service name",
-            hint="3 to 24 lower-case letters, digits and hyphens",
-        )
+    warnings: list[str] = []
     kind = _str(data, "kind", where) or "managed"
+    if kind in RENAMED_KINDS:
+        warnings.append(f"{where}: kind '{kind}' is now called '{RENAMED_KINDS[kind]}'; the old name goes next release")
+        kind = RENAMED_KINDS[kind]
     if kind not in KINDS:
         raise TargetError(f"{where}: 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
+    module = kind_of(kind)
+    if not module.service_name.match(service):
+        raise TargetError(
+            f"{where}: 'service' = {service!r} is not a valid name for the {module.title}",
+            hint=module.service_name_rule,
+        )
     primary = _str(data, "primary_region", where)
     secondary = _str(data, "secondary_region", where)
     primary = validate_region(primary, f"{where}: 'primary_region'", cloud) if primary else None
@@ -252,6 +311,9 @@ def parse_target(
     test_environment = data.get("test_environment", False)
     if not isinstance(test_environment, bool):
         raise TargetError(f"{where}: 'test_environment' must be true or false")
+    standby = _parse_standby(data, kind, resource_group, primary, secondary, where)
+    if standby is not None and standby.region:
+        secondary = standby.region
     return Target(
         subscription=subscription,
         resource_group=resource_group,
@@ -262,11 +324,64 @@ def parse_target(
         test_environment=test_environment,
         objectives=_parse_objectives(data.get("objectives", {}), f"{where}: [objectives]"),
         private_link=_parse_private_link(data.get("private_link"), resource_group, f"{where}: [private_link]"),
-        backing=_parse_backing(data.get("backing"), kind, resource_group, f"{where}: [backing]"),
+        self_hosted=_parse_self_hosted(data, kind, resource_group, secondary, where, warnings),
+        workspace=_parse_workspace(data, kind, where),
+        standby=standby,
         contact=_parse_contact(data.get("contact"), f"{where}: [contact]"),
         extras=_parse_extras(data, where),
         source=source,
+        warnings=tuple(warnings),
     )
+
+
+def _parse_workspace(data: dict[str, Any], kind: str, where: str) -> str | None:
+    workspace = _str(data, "workspace", where, required=kind_of(kind).section == "standby")
+    if workspace is None:
+        return None
+    if kind_of(kind).section != "standby":
+        raise TargetError(f"{where}: 'workspace' is for kind 'ahds' (an AHDS FHIR service lives in a workspace)")
+    if not AHDS_NAME.match(workspace):
+        raise TargetError(f"{where}: 'workspace' = {workspace!r} is not a workspace name", hint=_AHDS_RULE)
+    return workspace
+
+
+_STANDBY_KEYS = {"workspace", "service", "region", "resource_group"}
+_AHDS_RULE = "3 to 24 lower-case letters and digits"
+
+
+def _parse_standby(
+    data: dict[str, Any], kind: str, default_group: str, primary: str | None, secondary: str | None, where: str
+) -> StandbySettings | None:
+    table = data.get("standby")
+    if kind_of(kind).section != "standby":
+        if table is not None:
+            raise TargetError(f"{where}: [standby] is for kind 'ahds'")
+        return None
+    table = {} if table is None else table
+    where = f"{where}: [standby]"
+    if not isinstance(table, dict):
+        raise TargetError(f"{where} must be a table")
+    _check_unknown(table, _STANDBY_KEYS, where)
+    workspace = _str(data, "workspace", where) or ""
+    # By default the standby is a workspace named after the primary's, with a service of the same name.
+    standby_workspace = _str(table, "workspace", where) or f"{workspace[:22]}dr"
+    service = _str(table, "service", where) or str(data.get("service"))
+    for key, value in (("workspace", standby_workspace), ("service", service)):
+        if not AHDS_NAME.match(value):
+            raise TargetError(f"{where}: '{key}' = {value!r} is not an AHDS name", hint=_AHDS_RULE)
+    region = _str(table, "region", where)
+    region = validate_region(region, f"{where}: 'region'") if region else secondary
+    if secondary and region != secondary:
+        raise TargetError(f"{where}: 'region' ({region}) differs from 'secondary_region' ({secondary}): set one")
+    if region and primary and region == primary:
+        raise TargetError(
+            f"{where}: 'region' must differ from 'primary_region' ({primary}): a standby in the same "
+            "region goes down with the primary"
+        )
+    group = _name(_str(table, "resource_group", where), "resource_group", where) or default_group
+    if standby_workspace == workspace and group == default_group:
+        raise TargetError(f"{where}: 'workspace' must differ from the primary's workspace ({workspace})")
+    return StandbySettings(standby_workspace, service, region, group)
 
 
 def _parse_extras(data: dict[str, Any], where: str) -> Extras:
@@ -290,31 +405,68 @@ def _parse_extras(data: dict[str, Any], where: str) -> Extras:
     )
 
 
-def _parse_backing(data: Any, kind: str, default_group: str, where: str) -> BackingSettings | None:
-    if data is None:
-        if kind == "backing":
+def _parse_self_hosted(
+    data: dict[str, Any], kind: str, default_group: str, secondary: str | None, where: str, warnings: list[str]
+) -> SelfHostedSettings | None:
+    table, name = data.get("self_hosted"), "self_hosted"
+    if table is None and data.get("backing") is not None:
+        table, name = data["backing"], "backing"
+        warnings.append(f"{where}: [backing] is now called [self_hosted]; the old name goes next release")
+    where = f"{where}: [{name}]"
+    if table is None:
+        if kind_of(kind).section == "self_hosted":
             raise TargetError(
-                f"{where} is required when kind is 'backing'",
-                hint="name the Cosmos DB account (cosmos_account) and Traffic Manager profile",
+                f"{where} is required when kind is 'self-hosted'",
+                hint="name the FHIR server's URL (fhir_url), its Cosmos DB account (cosmos_account), its Traffic "
+                "Manager profile and its compute per region ([self_hosted.compute])",
             )
         return None
-    if not isinstance(data, dict):
+    if not isinstance(table, dict):
         raise TargetError(f"{where} must be a table")
-    _check_unknown(data, _BACKING_KEYS, where)
-    account = _name(_str(data, "cosmos_account", where, required=True), "cosmos_account", where)
+    _check_unknown(table, _SELF_HOSTED_KEYS, where)
+    account = _name(_str(table, "cosmos_account", where, required=True), "cosmos_account", where)
     assert account is not None
-    return BackingSettings(
+    compute = table.get("compute", {})
+    if not isinstance(compute, dict) or not all(isinstance(v, str) and v.strip() for v in compute.values()):
+        raise TargetError(f"{where}: 'compute' must be a table of region = host name")
+    hosts = {validate_region(name, f"{where}: compute region"): _host(host, where) for name, host in compute.items()}
+    legacy = _str(table, "secondary_compute", where)
+    if legacy:
+        warnings.append(f"{where}: 'secondary_compute' is now [self_hosted.compute] {secondary or 'REGION'} = HOST")
+        if secondary:
+            hosts.setdefault(secondary, _host(legacy, where))
+    url = _str(table, "fhir_url", where)
+    if url and not re.match(r"^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[^\s]*)?$", url):
+        raise TargetError(f"{where}: 'fhir_url' = {url!r} must be an https:// URL")
+    if not url and not table.get("traffic_manager_profile"):
+        raise TargetError(
+            f"{where}: 'fhir_url' is required without a traffic_manager_profile: the URL the FHIR server's clients use"
+        )
+    return SelfHostedSettings(
         cosmos_account=account,
-        cosmos_resource_group=_name(_str(data, "cosmos_resource_group", where), "cosmos_resource_group", where)
+        cosmos_resource_group=_name(_str(table, "cosmos_resource_group", where), "cosmos_resource_group", where)
         or default_group,
-        cosmos_database=_str(data, "cosmos_database", where),
-        traffic_manager_profile=_name(_str(data, "traffic_manager_profile", where), "traffic_manager_profile", where),
+        cosmos_database=_str(table, "cosmos_database", where),
+        traffic_manager_profile=_name(_str(table, "traffic_manager_profile", where), "traffic_manager_profile", where),
         traffic_manager_resource_group=_name(
-            _str(data, "traffic_manager_resource_group", where), "traffic_manager_resource_group", where
+            _str(table, "traffic_manager_resource_group", where), "traffic_manager_resource_group", where
         )
         or default_group,
-        secondary_compute=_str(data, "secondary_compute", where),
+        fhir_url=url,
+        audience=_str(table, "audience", where),
+        compute=tuple(sorted(hosts.items())),
     )
+
+
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
+
+
+def _host(value: str, where: str) -> str:
+    host = value.strip()
+    if not _HOST.match(host):
+        raise TargetError(f"{where}: {value!r} is not a host name (no scheme, no path)")
+    return host.lower()
 
 
 def parse_contact(data: Any, where: str) -> Contact:
@@ -419,6 +571,8 @@ def _toml_value(value: Any) -> str:
         return f'"{escaped}"'
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{key} = {_toml_value(item)}" for key, item in value.items()) + " }"
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from fhirdr.kinds import kind_of
 from fhirdr.target import Target
 
 
 def build_test_plan(target: Target) -> dict[str, Any]:
-    managed = target.kind == "managed"
+    kind = kind_of(target)
+    managed = kind.support_operated
     secondary = target.secondary_region or "(the paired region; `fhirdr enable` names it)"
     steps = [
         (

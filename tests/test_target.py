@@ -39,8 +39,8 @@ def test_flags_and_environment_override_the_file(monkeypatch):
     [
         ({"subscription": None}, "'subscription' is required"),
         ({"subscription": "abc"}, "is not a subscription id"),
-        ({"service": "Bad_Name"}, "is not an Azure API for FHIR service name"),
-        ({"kind": "other"}, "'kind' must be one of managed, backing"),
+        ({"service": "Bad_Name"}, "is not a valid name for the Azure API for FHIR"),
+        ({"kind": "other"}, "'kind' must be one of managed, self-hosted"),
         ({"primary_region": "westus9"}, "'westus9' is not an Azure region"),
         ({"primary_region": "westus2", "secondary_region": "West US 2"}, "must differ from 'primary_region'"),
         ({"colour": "blue"}, "unknown key 'colour'"),

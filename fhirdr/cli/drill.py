@@ -23,7 +23,7 @@ def drill(
         "outage",
         "--disruption",
         help="outage (simulated regional outage) or "
-        "manual-failover (Cosmos DB failover-priority change, backing targets).",
+        "manual-failover (Cosmos DB failover-priority change, self-hosted targets).",
     ),
     rate: str = typer.Option("30s", "--rate", help="One canary write every this long."),
     steady: str = typer.Option("15m", "--steady", help="Steady state before and after."),
@@ -37,6 +37,7 @@ def drill(
     from fhirdr.drill import Drill, DrillSettings, DrillState, ManualFailover
     from fhirdr.durations import parse_duration
     from fhirdr.errors import BadInputError, CheckFailedError, FhirdrError, InterruptedRunError, SafetyGateError
+    from fhirdr.kinds import kind_of
     from fhirdr.runbook.journal import JournalWriter, new_run_id, read_journal
     from fhirdr.status import read_status
     from fhirdr.steps.base import Context
@@ -60,7 +61,7 @@ def drill(
     if not status["dr"]["enabled"]:
         hint = "run `fhirdr enable --apply --wait` first"
         if session.simulated:
-            hint += "; or `fhirdr sim init --force --kind backing --dr-enabled` for a simulated world with DR on"
+            hint += "; or `fhirdr sim init --force --kind self-hosted --dr-enabled` for a simulated world with DR on"
         raise CheckFailedError(f"DR is not on for {target.service} ({status['dr']['detail']})", hint=hint)
     target = dataclasses.replace(target, secondary_region=status["secondary_region"])
     context = Context(target, session, {"force": False})
@@ -68,16 +69,16 @@ def drill(
         if not session.simulated:
             raise BadInputError(
                 "a regional outage can only be simulated",
-                hint="use --disruption manual-failover on a backing test environment",
+                hint="use --disruption manual-failover on a self-hosted test environment",
             )
         from fhirdr.sim.disruption import SimulatedOutage
 
         chosen: Any = SimulatedOutage(session.sim_store, target.primary_region or "")
     else:
-        if target.kind != "backing":
+        if not kind_of(target).write_region_failover:
             raise BadInputError(
-                "a manual failover needs a backing target (Cosmos DB reachable); for a managed "
-                "service the test failover is done by support",
+                f"a manual failover moves the Cosmos DB write region, which {kind_of(target).title} does not let "
+                "you reach; the test failover is done by support",
                 hint="see `fhirdr test-plan`",
             )
         chosen = ManualFailover(context)
@@ -146,14 +147,14 @@ def _as_progress(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ensure_world(settings: Settings) -> None:
-    """`fhirdr --sim drill` on a fresh machine: a backing test world with DR on, and its target file."""
+    """`fhirdr --sim drill` on a fresh machine: a self-hosted test world with DR on, and its target file."""
     from fhirdr.sim.store import Store
     from fhirdr.sim.world import WorldSpec, build_world, target_for
     from fhirdr.target import dump_toml
 
     if Store(settings.sim_path).exists():
         return
-    spec = WorldSpec(kind="backing", dr_enabled=True, replication_lag_ms=45_000)
+    spec = WorldSpec(kind="self-hosted", dr_enabled=True, replication_lag_ms=45_000)
     build_world(settings.sim_path, spec)
     target_file = settings.target_file_for_writing()
     if not target_file.exists():
@@ -161,7 +162,7 @@ def _ensure_world(settings: Settings) -> None:
             dump_toml(target_for(spec), header="fhirdr target, written by `fhirdr --sim drill`"), encoding="utf-8"
         )
     settings.terminal.display_info(
-        f"simulated Azure created at {settings.sim_path} (backing target, DR on); target file {target_file}"
+        f"simulated Azure created at {settings.sim_path} (self-hosted target, DR on); target file {target_file}"
     )
 
 

@@ -1,4 +1,4 @@
-"""`fhirdr enable`: the article's "how to enable DR" as a runbook, for managed and backing targets."""
+"""`fhirdr enable`: the article's "how to enable DR" as a runbook, for every kind of target."""
 
 from __future__ import annotations
 
@@ -33,10 +33,11 @@ def enable(
     contact_language: str | None = typer.Option(None, "--contact-language", help="e.g. en-US."),
     resume: str | None = typer.Option(None, "--resume", metavar="RUN_ID", help="Continue an earlier apply run."),
 ) -> None:
-    """Request DR: a support ticket (managed) or Cosmos DB region + Traffic Manager endpoint (backing)."""
+    """Request DR: a support ticket (managed) or Cosmos DB region + Traffic Manager endpoint (self-hosted)."""
     from fhirdr.cli.runbook_command import RunRequest, run_runbook
     from fhirdr.durations import parse_duration
     from fhirdr.errors import TargetError
+    from fhirdr.kinds import kind_of
     from fhirdr.steps.base import Context, Reader
     from fhirdr.steps.dr import choose_secondary
     from fhirdr.steps.support import require_contact, write_ticket_draft
@@ -62,15 +63,14 @@ def enable(
 
     session = settings.azure(target)
     region = choose_secondary(Context(target, session), secondary)
-    target = dataclasses.replace(target, secondary_region=region)
-    runbook = "enable-backing" if target.kind == "backing" else "enable-managed"
-    if target.kind == "backing":
-        target.require_backing()
+    target = target.with_secondary(region)
+    kind = kind_of(target)
+    runbook = kind.enable_runbook
     from fhirdr.readiness import readiness
 
     with settings.terminal.status("checking Private Link, CMK, $export and IoMT readiness"):
         options: dict[str, Any] = {"readiness": readiness(Reader(Context(target, session)))}
-    if ticket_draft is not None and target.kind == "managed":
+    if ticket_draft is not None and kind.support_operated:
         write_ticket_draft(target, "enable", ticket_draft)
         settings.terminal.display_success(f"ticket text written to {ticket_draft}")
         options["ticket_draft"] = str(ticket_draft)

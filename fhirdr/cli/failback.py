@@ -27,6 +27,7 @@ def failback(
     from fhirdr.cli.runbook_command import RunRequest, run_runbook
     from fhirdr.durations import parse_duration
     from fhirdr.errors import BadInputError
+    from fhirdr.kinds import kind_of
 
     settings: Settings = ctx.obj
     target = settings.load_target()
@@ -37,11 +38,9 @@ def failback(
         raise BadInputError(f"--max-lag {max_lag:g} s is above the RPO of {rpo} s", hint=f"use at most {rpo}")
     if force and not (reason and reason.strip()):
         raise BadInputError("--force needs --reason TEXT: overriding a safety gate is recorded with why")
-    if target.kind == "backing":
-        target.require_backing()
     options = {"max_lag": max_lag, "force": force, "reason": reason}
     request = RunRequest(
-        "failback-backing" if target.kind == "backing" else "failback-managed",
+        kind_of(target).failback_runbook,
         "failback",
         target,
         apply=not dry_run,

@@ -11,18 +11,24 @@ from fhirdr.cli.settings import Settings
 
 def init(
     ctx: typer.Context,
+    kind: str | None = typer.Option(
+        None, "--kind", help="managed (Azure API for FHIR, the default) or self-hosted (FHIR Server for Azure)."
+    ),
     cosmos_account: str | None = typer.Option(
-        None, "--cosmos-account", help="Cosmos DB account behind the service (makes a backing target)."
+        None, "--cosmos-account", help="Cosmos DB account of a self-hosted FHIR server (needs --kind self-hosted)."
     ),
     traffic_manager: str | None = typer.Option(
-        None, "--traffic-manager", help="Traffic Manager profile in front of the compute."
+        None, "--traffic-manager", help="Traffic Manager profile in front of the compute (self-hosted)."
+    ),
+    workspace: str | None = typer.Option(
+        None, "--workspace", help="The AHDS workspace the FHIR service -n is in (needs --kind ahds)."
     ),
 ) -> None:
     """Write the target file from what is deployed; re-running keeps what you wrote by hand."""
     from fhirdr.azure.session import AzureSession
-    from fhirdr.discover import discover
     from fhirdr.errors import TargetError
-    from fhirdr.target import load_target, merge_toml_text, read_target_file
+    from fhirdr.kinds import kind_of
+    from fhirdr.target import KINDS, RENAMED_KINDS, load_target, merge_toml_text, read_target_file
 
     settings: Settings = ctx.obj
     path = settings.target_file_for_writing()
@@ -41,8 +47,18 @@ def init(
     session = AzureSession(subscription, settings.cloud, settings.sim_path if settings.use_sim else None)
     if not settings.use_sim:
         settings.warn_cloud_mismatch()
+    kind = RENAMED_KINDS.get(kind or existing.get("kind") or "managed", kind or existing.get("kind") or "managed")
+    if kind not in KINDS:
+        raise TargetError(f"--kind {kind!r} is not a target kind", hint=f"use {' or '.join(KINDS)}")
+    hosted = existing.get("self_hosted") or existing.get("backing") or {}
+    named = {
+        "cosmos_account": cosmos_account or hosted.get("cosmos_account"),
+        "traffic_manager": traffic_manager or hosted.get("traffic_manager_profile"),
+        "workspace": workspace or existing.get("workspace"),
+    }
+    flags = {"cosmos_account": cosmos_account, "traffic_manager": traffic_manager, "workspace": workspace}
     with settings.terminal.status(f"reading {service} in {group}"):
-        found = discover(session, subscription, group, service, cosmos_account, traffic_manager)
+        found = kind_of(kind).discover(session, subscription, group, service, named, flags)
     text = path.read_text(encoding="utf-8") if path.exists() else "# fhirdr target, written by `fhirdr init`\n"
     new_text, written = merge_toml_text(text, found.updates, found.defaults)
     path.write_text(new_text, encoding="utf-8")

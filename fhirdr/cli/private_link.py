@@ -20,7 +20,10 @@ def configure_private_link(
     from fhirdr.cli.runbook_command import RunRequest, run_runbook
 
     settings: Settings = ctx.obj
+    from fhirdr.kinds import require_applicable
+
     target = settings.load_target()
+    require_applicable(target, "private_link", "configure-private-link")
     target.require_private_link()
     target.require_regions()
     request = RunRequest(

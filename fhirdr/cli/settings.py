@@ -48,7 +48,10 @@ class Settings:
 
     def load_target(self) -> Target:
         overrides = {"subscription": self.subscription, "resource_group": self.resource_group, "service": self.service}
-        return load_target(self.target_file(), overrides, self.cloud)
+        target = load_target(self.target_file(), overrides, self.cloud)
+        for warning in target.warnings:
+            self.terminal.display_warning(warning)
+        return target
 
     def azure(self, target: Target) -> Any:
         from fhirdr.azure.session import AzureSession

@@ -33,7 +33,11 @@ def init(
     kind: str = typer.Option(
         "managed",
         "--kind",
-        help="managed (Azure API for FHIR) or backing (with Cosmos DB and Traffic Manager reachable).",
+        help="managed (Azure API for FHIR), self-hosted (FHIR Server for Azure: App Service, Cosmos DB, "
+        "Traffic Manager) or ahds (an Azure Health Data Services workspace and FHIR service, no standby).",
+    ),
+    workspace: str = typer.Option(
+        "contosohealth", "--workspace", help="--kind ahds: the workspace of the FHIR service (--service-name)."
     ),
     data_gb: float = typer.Option(
         2.0, "--data-gb", min=0, help="Data volume; initial replication takes longer with more."
@@ -66,9 +70,6 @@ def init(
     storage_access_rules: bool = typer.Option(
         False, "--storage-access-rules", help="Give the export account resource access and IPv6 firewall rules."
     ),
-    untagged_backing: bool = typer.Option(
-        False, "--untagged-backing", help="No tag ties the Cosmos DB account and Traffic Manager to the service."
-    ),
 ) -> None:
     """Build a two-region world: a FHIR service in westus2 with Private Link; westcentralus empty."""
     from fhirdr.sim.store import Store
@@ -89,14 +90,30 @@ def init(
     if unknown:
         listing = "; ".join(f"{name}: {what}" for name, (_, what) in MISTAKES.items())
         raise BadInputError(f"--mistake {unknown[0]!r} is not known", hint=listing)
-    if kind not in ("managed", "backing"):
-        raise BadInputError(f"--kind {kind!r} is not a target kind", hint="use managed or backing")
     if role_id_form not in ("subscription", "providers"):
         raise BadInputError(f"--role-id-form {role_id_form!r} is not known", hint="use subscription or providers")
     from fhirdr.azure.clouds import get_cloud
+    from fhirdr.kinds import kind_of
     from fhirdr.sim.world import CLOUD_REGIONS
+    from fhirdr.target import KINDS, RENAMED_KINDS
 
     cloud = get_cloud(settings.cloud).name  # `fhirdr --cloud AzureUSGovernment sim init`: a world of that cloud
+    if kind in RENAMED_KINDS:
+        terminal.display_warning(f"--kind {kind} is now called {RENAMED_KINDS[kind]}; the old name goes next release")
+        kind = RENAMED_KINDS[kind]
+    if kind not in KINDS:
+        raise BadInputError(f"--kind {kind!r} is not a target kind", hint=f"use {' or '.join(KINDS)}")
+    if kind_of(kind).section == "standby" and dr_enabled:
+        raise BadInputError(
+            "--dr-enabled: an AHDS FHIR service has no DR of its own; fhirdr builds its standby",
+            hint="build the world without it, then run `fhirdr --sim enable --apply`",
+        )
+    if not kind_of(kind).has_service_resource and (cmk or export or iomt or mistake or pending_endpoint):
+        raise BadInputError(
+            "--cmk, --export, --iomt, --mistake and --pending-endpoint build parts of an Azure API for FHIR "
+            "service; a self-hosted world has none",
+            hint="drop them, or use --kind managed",
+        )
     spec = WorldSpec(
         **CLOUD_REGIONS.get(cloud, {}),
         service=service,
@@ -116,7 +133,7 @@ def init(
         vault_resource_group=vault_resource_group,
         storage_access_rules=storage_access_rules,
         cloud=cloud,
-        backing_tags=not untagged_backing,
+        workspace=workspace,
     )
     parse_target(target_for(spec), "--service-name", cloud=cloud)  # bad names are refused before anything is written
     if Store(path).exists() and not force:

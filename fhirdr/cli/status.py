@@ -53,6 +53,18 @@ def _table(doc: dict[str, Any]) -> Any:
         ),
         ("open tickets", ", ".join(f"{t['id']} {t['status']}" for t in doc["tickets"]) or "none"),
     ]
+    if "standby" in doc:
+        standby = doc["standby"]
+        rows.append(
+            (
+                "standby",
+                f"{standby['workspace']}/{standby['service']} in {standby['region'] or '-'}: "
+                + (standby["provisioning_state"] if standby["exists"] else "missing"),
+            )
+        )
+        rows += [
+            (f"differs: {p['property']}", f"primary {p['primary']!r}, standby {p['standby']!r}") for p in doc["parity"]
+        ]
     rows += [(f"readiness: {area}", f"{item['status']} — {item['summary']}") for area, item in doc["readiness"].items()]
     rows += [("warning", f"[yellow]{w}[/]") for w in doc["warnings"]]
     for name, value in rows:

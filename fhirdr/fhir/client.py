@@ -25,12 +25,15 @@ class FhirResponse:
 class FhirClient:
     """Reads and writes resources on https://{service}.azurehealthcareapis.com (or another cloud's suffix)."""
 
-    def __init__(self, session: Any, service: str, retry: bool = True) -> None:
+    def __init__(
+        self, session: Any, service: str, retry: bool = True, base_url: str | None = None, audience: str | None = None
+    ) -> None:
         from azure.core import PipelineClient
         from azure.core.pipeline import policies
 
-        self.base_url = f"https://{service}.{session.cloud.fhir_suffix}"
-        scope = f"{self.base_url}/.default"
+        # A self-hosted FHIR server has its own URL and audience; Azure API for FHIR's follow from its name.
+        self.base_url = (base_url or f"https://{service}.{session.cloud.fhir_suffix}").rstrip("/")
+        scope = f"{(audience or self.base_url).rstrip('/')}/.default"
         retry_policy = policies.RetryPolicy(**({"retry_total": 3} if retry else {"retry_total": 0}))
         pipeline_policies = [
             policies.HeadersPolicy({"Accept": "application/fhir+json"}),

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from fhirdr.sim import lifecycle
 from fhirdr.sim.router import Response
+from fhirdr.sim.servers import server_for_host
 from fhirdr.sim.store import Store
 
 FHIR_SUFFIX = ".azurehealthcareapis.com"
@@ -35,12 +36,9 @@ def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _service_for(store: Store, host: str) -> str | None:
-    name = host[: -len(FHIR_SUFFIX)].lower()
-    for service in store.by_type("Microsoft.HealthcareApis/services"):
-        if service.body["name"].lower() == name:
-            return service.id
-    return None
+def answers(store: Store, host: str) -> bool:
+    """Whether `host` is a FHIR endpoint of this world (a managed service, or a self-hosted server's host)."""
+    return host.endswith(FHIR_SUFFIX) or server_for_host(store, host, FHIR_SUFFIX) is not None
 
 
 def handle(store: Store, method: str, url: str, headers: dict[str, str], content: Any) -> Response:
@@ -48,10 +46,12 @@ def handle(store: Store, method: str, url: str, headers: dict[str, str], content
     host = parts.hostname or ""
     if not headers.get("Authorization", headers.get("authorization", "")).startswith("Bearer "):
         return _outcome(401, "login", "Authentication failed: no bearer token.")
-    service_id = _service_for(store, host)
-    if service_id is None:
+    found = server_for_host(store, host, FHIR_SUFFIX)
+    if found is None:
         raise ConnectionError(f"no such host: {host}")
-    compute = lifecycle.compute_region(store, service_id)
+    # A self-hosted server's regional host reaches that region's compute directly, not through Traffic Manager.
+    service_id, pinned = found
+    compute = pinned or lifecycle.compute_region(store, service_id)
     ds = lifecycle.data_store(store, service_id)
     if compute is None or ds is None or not lifecycle.is_up(store, compute):
         return _outcome(503, "transient", "The service is unavailable.")

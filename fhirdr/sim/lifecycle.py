@@ -18,6 +18,7 @@ from fhirdr.sim import timeline
 from fhirdr.sim.providers.cosmosdb import ACCOUNT_TYPE, DEFAULT_LAG_MS, normalise_locations, replication_key
 from fhirdr.sim.providers.subscriptions import region_name
 from fhirdr.sim.router import parent_of
+from fhirdr.sim.servers import account_of, fhir_servers
 from fhirdr.sim.store import Store
 
 DETECTION_DELAY_SECONDS = 10 * 60
@@ -55,10 +56,7 @@ def _managed_state(store: Store, service_id: str) -> dict[str, Any]:
 
 
 def data_store(store: Store, service_id: str) -> DataStore | None:
-    service = store.get(service_id)
-    if service is None:
-        return None
-    account_id = store.get_meta(f"backing:{service.id.lower()}")
+    account_id = account_of(store, service_id)
     if account_id:
         account = store.get(account_id)
         if account is None:
@@ -70,12 +68,15 @@ def data_store(store: Store, service_id: str) -> DataStore | None:
         ]
         info = store.get_json(replication_key(account.id), {})
         return DataStore(
-            service.id,
+            service_id,
             account.id,
             regions,
             bool(account.body["properties"]["enableAutomaticFailover"]),
             float(info.get("lag_ms", DEFAULT_LAG_MS)) / 1000.0,
         )
+    service = store.get(service_id)
+    if service is None:
+        return None
     primary = region_name(service.body["location"])
     state = _managed_state(store, service.id)
     regions = [state.get("write", primary)]
@@ -117,7 +118,7 @@ def lag_seconds(store: Store, ds: DataStore, region: str) -> float:
 
 
 def services(store: Store) -> list[str]:
-    return [s.id for s in store.by_type("Microsoft.HealthcareApis/services")]
+    return fhir_servers(store)
 
 
 def compute_region(store: Store, service_id: str) -> str | None:

@@ -19,6 +19,7 @@ from azure.core.utils import CaseInsensitiveDict
 from fhirdr.errors import SimNotInitialisedError
 from fhirdr.sim.exceptions import ArmError
 from fhirdr.sim.fhir import FHIR_SUFFIX
+from fhirdr.sim.fhir import answers as fhir_answers
 from fhirdr.sim.graph import GRAPH_HOST
 from fhirdr.sim.router import ARM, Request, Response, advance_operations_of, error_response, parse_request
 from fhirdr.sim.store import Store
@@ -130,7 +131,7 @@ class SimTransport(HttpTransport):
 
         url = public_url(str(request.url))  # sovereign clouds' hosts are answered like the public ones
         host = urlsplit(url).hostname or ""
-        if host.endswith(FHIR_SUFFIX):
+        if host.endswith(FHIR_SUFFIX) or (not url.lower().startswith(ARM) and fhir_answers(self.store, host)):
             return self._send_fhir(request, url)
         if host == GRAPH_HOST:
             from fhirdr.sim import graph

@@ -21,8 +21,11 @@ from fhirdr.sim.providers.storage import ACCOUNT_TYPE as STORAGE_TYPE
 from fhirdr.sim.providers.storage import account_body as storage_body
 from fhirdr.sim.providers.subscriptions import display_name
 from fhirdr.sim.providers.trafficmanager import new_profile, put_endpoint
+from fhirdr.sim.providers.workspaces import fhir_service_body, put_workspace
 from fhirdr.sim.router import DEFAULT_PAGE_SIZE
+from fhirdr.sim.servers import register_self_hosted, self_hosted_key
 from fhirdr.sim.store import Store
+from fhirdr.target import RENAMED_KINDS
 
 # The regions a world of a sovereign cloud starts in (its own paired regions).
 CLOUD_REGIONS: dict[str, dict[str, str]] = {
@@ -65,13 +68,15 @@ class WorldSpec:
     vault_resource_group: str | None = None  # the key vault and export storage account live in this other group
     storage_access_rules: bool = False  # the export account's firewall also has resource access and IPv6 rules
     cloud: str = "AzureCloud"  # AzureUSGovernment / AzureChinaCloud: that cloud's regions, DNS names and app ids
-    # The backing Cosmos DB account and Traffic Manager profile carry a tag naming the service; False:
-    # they are untagged, as nothing in Azure requires (fhirdr init must then ask which they are).
-    backing_tags: bool = True
 
     @property
     def azure_cloud(self) -> Cloud:
         return get_cloud(self.cloud)
+    workspace: str = "contosohealth"  # kind ahds: the AHDS workspace the FHIR service `service` is in
+
+    def __post_init__(self) -> None:
+        # The kind's old name still builds the same world, for one release.
+        object.__setattr__(self, "kind", RENAMED_KINDS.get(self.kind, self.kind))
 
     @property
     def subscription(self) -> str:
@@ -102,7 +107,13 @@ class WorldSpec:
         return "".join(ch for ch in f"{self.service}exports" if ch.isalnum())[:24]
 
     def compute(self, region: str) -> str:
-        return f"{self.service}-{region}.compute.example"
+        """The FHIR server's App Service host in a region (self-hosted worlds)."""
+        return f"{self.service}-{region}.azurewebsites.net"
+
+    @property
+    def fhir_url(self) -> str:
+        """What clients of a self-hosted server use: the Traffic Manager profile's DNS name."""
+        return f"https://{self.traffic_manager}.trafficmanager.net"
 
 
 def build_world(path: Path, spec: WorldSpec) -> Store:
@@ -270,15 +281,20 @@ def _populate(store: Store, spec: WorldSpec) -> None:
         "Succeeded",
         "Completed",
     )
-    if spec.kind == "backing":
-        _populate_backing(store, spec, gid)
-    if spec.dr_enabled:
+    if spec.kind == "self-hosted":
+        _populate_self_hosted(store, spec, gid)
+    if spec.dr_enabled and spec.kind != "ahds":
         _enable_dr(store, spec, gid)
     service_id = f"{gid}/providers/Microsoft.HealthcareApis/services/{spec.service}"
     keys_gid = gid
     if spec.vault_resource_group and (spec.cmk or spec.export):
         create_group(store, sub, spec.vault_resource_group, spec.primary_region)
         keys_gid = f"/subscriptions/{sub}/resourceGroups/{spec.vault_resource_group}"
+    if spec.kind in ("self-hosted", "ahds"):
+        _remove_managed_service(store, service_id, gid, spec)
+        if spec.kind == "ahds":
+            _populate_ahds(store, spec, gid)
+        return
     if spec.cmk:
         _populate_cmk(store, spec, keys_gid, service_id)
     if spec.export:
@@ -496,7 +512,7 @@ def _closed_dr_ticket(store: Store, spec: WorldSpec, service_id: str) -> None:
 
 def _enable_dr(store: Store, spec: WorldSpec, gid: str) -> None:
     service_id = f"{gid}/providers/Microsoft.HealthcareApis/services/{spec.service}"
-    if spec.kind != "backing":
+    if spec.kind != "self-hosted":
         store.set_json(
             dr_state_key(service_id), {"secondary": spec.secondary_region, "state": "on", "since": store.now()}
         )
@@ -528,15 +544,8 @@ def _enable_dr(store: Store, spec: WorldSpec, gid: str) -> None:
     )
 
 
-def _tag(store: Store, resource_id: str, tags: dict[str, str]) -> None:
-    stored = store.get(resource_id)
-    assert stored is not None
-    stored.body["tags"] = {**stored.body.get("tags", {}), **tags}
-    store.put(stored.id, stored.type, stored.id.split("/providers/")[0], stored.body)
-
-
-def _populate_backing(store: Store, spec: WorldSpec, gid: str) -> None:
-    """The parts a support engineer (or a self-hosting operator) reaches: Cosmos DB and Traffic Manager."""
+def _populate_self_hosted(store: Store, spec: WorldSpec, gid: str) -> None:
+    """A FHIR Server for Azure run by its operator: App Service per region, Cosmos DB, Traffic Manager."""
     account_id = f"{gid}/providers/Microsoft.DocumentDB/databaseAccounts/{spec.cosmos_account}"
     store.put(
         account_id,
@@ -544,17 +553,15 @@ def _populate_backing(store: Store, spec: WorldSpec, gid: str) -> None:
         gid,
         account_body(spec.cosmos_account, account_id, spec.primary_region, [spec.primary_region], False),
     )
-    if spec.backing_tags:
-        _tag(store, account_id, {"fhir-service": spec.service})
     put_throughput(store, account_id, "fhir", spec.cosmos_throughput or spec.offer_throughput)
-    service_id = f"{gid}/providers/Microsoft.HealthcareApis/services/{spec.service}"
-    store.set_meta(f"backing:{service_id.lower()}", account_id)
     store.set_json(replication_key(account_id), {"lag_ms": spec.replication_lag_ms, "data_gb": spec.data_gb})
     profile_id = f"{gid}/providers/Microsoft.Network/trafficManagerProfiles/{spec.traffic_manager}"
     new_profile(store, profile_id, spec.traffic_manager)
-    if spec.backing_tags:
-        _tag(store, profile_id, {"fhir-service": spec.service})
-    store.set_meta(f"compute:{service_id.lower()}", profile_id)
+    hosts: dict[str, str | None] = {f"{spec.traffic_manager}.trafficmanager.net": None}
+    hosts.update({spec.compute(region): region for region in (spec.primary_region, spec.secondary_region)})
+    register_self_hosted(
+        store, self_hosted_key(spec.subscription, spec.resource_group, spec.service), account_id, profile_id, hosts
+    )
     put_endpoint(
         store,
         profile_id,
@@ -569,6 +576,93 @@ def _populate_backing(store: Store, spec: WorldSpec, gid: str) -> None:
             "endpointLocation": display_name(spec.primary_region),
         },
     )
+
+
+# The data-plane roles the AHDS world's primary grants (learn.microsoft.com azure/role-based-access-control/
+# built-in-roles, "FHIR Data Contributor" and "FHIR Data Reader").
+FHIR_DATA_CONTRIBUTOR = "5a1fc7df-4bf1-4951-a576-89034ee01acd"
+FHIR_DATA_READER = "4c8d0bbc-75d3-4935-991f-5f3c56d81508"
+
+
+def ahds_service_id(spec: WorldSpec) -> str:
+    return (
+        f"/subscriptions/{spec.subscription}/resourceGroups/{spec.resource_group}/providers/"
+        f"Microsoft.HealthcareApis/workspaces/{spec.workspace}/fhirservices/{spec.service}"
+    )
+
+
+def _populate_ahds(store: Store, spec: WorldSpec, gid: str) -> None:
+    """An AHDS workspace with a configured FHIR service in the primary region; nothing in the secondary."""
+    workspace_id = f"{gid}/providers/Microsoft.HealthcareApis/workspaces/{spec.workspace}"
+    put_workspace(store, workspace_id, spec.workspace, spec.primary_region)
+    account_id = f"{gid}/providers/Microsoft.Storage/storageAccounts/{spec.export_account}"
+    store.put(
+        account_id,
+        STORAGE_TYPE,
+        gid,
+        storage_body(account_id, spec.export_account, spec.primary_region, spec.secondary_region, "Standard_GRS"),
+    )
+    url = f"https://{spec.workspace}-{spec.service}.fhir.azurehealthcareapis.com"
+    identity = {
+        "type": "SystemAssigned",
+        "principalId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{spec.seed}/identity/{spec.workspace}/{spec.service}")),
+        "tenantId": _tenant(spec),
+    }
+    body = fhir_service_body(
+        store,
+        ahds_service_id(spec),
+        spec.primary_region,
+        "fhir-R4",
+        identity,
+        {
+            "authenticationConfiguration": {
+                "authority": f"https://login.microsoftonline.com/{_tenant(spec)}",
+                "audience": url,
+                "smartProxyEnabled": False,
+            },
+            "corsConfiguration": {
+                "origins": ["https://portal.contoso.example"],
+                "headers": ["*"],
+                "methods": ["GET", "POST", "PUT", "DELETE"],
+                "maxAge": 600,
+                "allowCredentials": False,
+            },
+            "exportConfiguration": {"storageAccountName": spec.export_account},
+            "resourceVersionPolicyConfiguration": {"default": "versioned", "resourceTypeOverrides": {}},
+        },
+    )
+    store.put(body["id"], body["type"], workspace_id, body)
+    for role, who in ((FHIR_DATA_CONTRIBUTOR, "clinical-app"), (FHIR_DATA_READER, "analytics-app")):
+        assignment_id = f"{body['id']}/providers/Microsoft.Authorization/roleAssignments/{store.new_uuid()}"
+        store.put(
+            assignment_id,
+            ASSIGNMENT_TYPE,
+            body["id"],
+            {
+                "id": assignment_id,
+                "name": assignment_id.rsplit("/", 1)[-1],
+                "type": ASSIGNMENT_TYPE,
+                "properties": {
+                    "roleDefinitionId": f"/subscriptions/{spec.subscription}/providers/Microsoft.Authorization/"
+                    f"roleDefinitions/{role}",
+                    "principalId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{spec.seed}/principal/{who}")),
+                    "principalType": "ServicePrincipal",
+                    "scope": body["id"],
+                },
+            },
+        )
+
+
+def _remove_managed_service(store: Store, service_id: str, gid: str, spec: WorldSpec) -> None:
+    """A self-hosted world has the networks but no Azure API for FHIR service, nor its private endpoint and zone."""
+    for child in store.children(service_id):
+        store.delete(child.id)
+    store.delete(service_id)
+    store.delete(f"{gid}/providers/Microsoft.Network/privateEndpoints/{spec.private_endpoint}")
+    zone_id = f"{gid}/providers/Microsoft.Network/privateDnsZones/{spec.azure_cloud.private_link_zone}"
+    for child in store.children(zone_id):
+        store.delete(child.id)
+    store.delete(zone_id)
 
 
 def target_for(spec: WorldSpec) -> dict[str, Any]:
@@ -605,11 +699,17 @@ def target_for(spec: WorldSpec) -> dict[str, Any]:
         target["export"] = {"storage_account": spec.export_account}
     if spec.iomt:
         target["iomt"] = {"connectors": ["iomt-ingest"]}
-    if spec.kind == "backing":
-        target["backing"] = {
+    if spec.kind == "ahds":
+        del target["private_link"]
+        target["workspace"] = spec.workspace
+        target["standby"] = {"workspace": f"{spec.workspace[:22]}dr", "region": spec.secondary_region}
+    if spec.kind == "self-hosted":
+        del target["private_link"]
+        target["self_hosted"] = {
+            "fhir_url": spec.fhir_url,
             "cosmos_account": spec.cosmos_account,
             "cosmos_database": "fhir",
             "traffic_manager_profile": spec.traffic_manager,
-            "secondary_compute": spec.compute(spec.secondary_region),
+            "compute": {region: spec.compute(region) for region in (spec.primary_region, spec.secondary_region)},
         }
     return target

@@ -9,9 +9,37 @@ from fhirdr.steps.base import InstructionStep, Step
 
 @cache
 def registry() -> dict[str, type[Step]]:
-    from fhirdr.steps import cmk, cosmos, dns, dr, export, failback, iomt, network, service, support, traffic
+    from fhirdr.steps import (
+        cmk,
+        cosmos,
+        dns,
+        dr,
+        export,
+        failback,
+        fhir_server,
+        iomt,
+        network,
+        service,
+        standby,
+        support,
+        traffic,
+    )
 
     steps: list[type[Step]] = [InstructionStep]
-    for module in (service, network, dns, dr, support, cosmos, traffic, failback, cmk, export, iomt):
+    for module in (
+        service,
+        network,
+        dns,
+        dr,
+        support,
+        cosmos,
+        traffic,
+        failback,
+        cmk,
+        export,
+        iomt,
+        fhir_server,
+        standby,
+    ):
         steps.extend(module.STEPS)
     return {step.uses: step for step in steps}

@@ -11,7 +11,7 @@ from fhirdr.steps.base import Change, Step, text
 
 
 def read_account(step: Step) -> Any:
-    backing = step.ctx.target.require_backing()
+    backing = step.ctx.target.require_self_hosted()
     account = get_or_none(
         step.ctx.azure.cosmos().database_accounts.get, backing.cosmos_resource_group, backing.cosmos_account
     )
@@ -19,7 +19,7 @@ def read_account(step: Step) -> Any:
         raise TargetError(
             f"Cosmos DB account '{backing.cosmos_account}' was not found in resource group "
             f"'{backing.cosmos_resource_group}'",
-            hint="check [backing] cosmos_account in the target",
+            hint="check [self_hosted] cosmos_account in the target",
         )
     return account
 
@@ -53,7 +53,7 @@ def make_write_region(step: Any, region: str) -> None:
             for index, name in enumerate(order)
         ]
     )
-    backing = step.ctx.target.require_backing()
+    backing = step.ctx.target.require_self_hosted()
     wait(
         step.ctx.azure.cosmos().database_accounts.begin_failover_priority_change(
             backing.cosmos_resource_group, backing.cosmos_account, policies
@@ -105,7 +105,7 @@ class SecondaryRegion(Step):
                 is_zone_redundant=False,
             )
         )
-        backing = self.ctx.target.require_backing()
+        backing = self.ctx.target.require_self_hosted()
         wait(
             self.ctx.azure.cosmos().database_accounts.begin_update(
                 backing.cosmos_resource_group,
@@ -134,7 +134,7 @@ class AutomaticFailover(Step):
     def apply(self, change: Change) -> None:
         from azure.mgmt.cosmosdb.models import DatabaseAccountUpdateParameters
 
-        backing = self.ctx.target.require_backing()
+        backing = self.ctx.target.require_self_hosted()
         wait(
             self.ctx.azure.cosmos().database_accounts.begin_update(
                 backing.cosmos_resource_group,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhirdr.azure.session import azure_errors, get_or_none
-from fhirdr.regions import FHIR_REGIONS
+from fhirdr.kinds import kind_of
 from fhirdr.steps.base import Change, Step
 from fhirdr.steps.service import read_service
 
@@ -18,7 +18,7 @@ def offer_throughput(service: Any) -> int | None:
 
 def database_throughput(step: Step) -> int | None:
     """Throughput of the FHIR database in the backing Cosmos DB account (it applies to every region)."""
-    backing = step.ctx.target.backing
+    backing = step.ctx.target.self_hosted
     if backing is None or not backing.cosmos_database:
         return None
     setting = get_or_none(
@@ -33,24 +33,30 @@ def database_throughput(step: Step) -> int | None:
 
 
 class RegionsOffered(Step):
-    """The primary and the chosen secondary are regions where Azure API for FHIR is offered."""
+    """The primary and the chosen secondary are regions where the service is offered (Azure API for FHIR only:
+    a self-hosted server runs wherever Cosmos DB and its compute do)."""
 
     uses = "dr.regions-offered"
 
-    def facts(self) -> Any:
-        return read_service(self)
+    def facts(self) -> list[str]:
+        target = self.ctx.target
+        offered = kind_of(target).offered_regions(self.ctx)
+        if offered is None:
+            return []
+        return [r for r in (target.primary_region, target.secondary_region) if r and r not in offered]
 
-    def observe(self, facts: Any) -> str:
+    def observe(self, facts: list[str]) -> str:
         return f"primary {self.ctx.target.primary_region}, secondary {self.ctx.target.secondary_region}"
 
-    def plan(self, facts: Any) -> list[Change]:
-        target = self.ctx.target
+    def plan(self, facts: list[str]) -> list[Change]:
         return [
             Change(
-                "fix-region", facts.id, f"{region} is not a region where Azure API for FHIR is offered", fixable=False
+                "fix-region",
+                region,
+                f"{region} is not a region where {kind_of(self.ctx.target).title} is offered",
+                fixable=False,
             )
-            for region in (target.primary_region, target.secondary_region)
-            if region not in FHIR_REGIONS
+            for region in facts
         ]
 
 
@@ -67,15 +73,19 @@ class ThroughputParity(Step):
     uses = "dr.throughput-parity"
 
     def facts(self) -> ParityFacts:
-        primary = offer_throughput(read_service(self))
-        if self.ctx.target.kind == "backing":
-            return ParityFacts(primary, database_throughput(self), "backing")
-        return ParityFacts(primary, primary, "managed")
+        if kind_of(self.ctx.target).support_operated:
+            primary = offer_throughput(read_service(self))
+            return ParityFacts(primary, primary, "support")
+        # Provisioned throughput belongs to the database and applies in every region of the account.
+        throughput = database_throughput(self)
+        return ParityFacts(throughput, throughput, "account")
 
     def observe(self, facts: ParityFacts) -> str:
-        if facts.kind == "managed":
+        if facts.kind == "support":
             return f"{facts.primary} RU/s; support provisions the same in the secondary"
-        return f"service {facts.primary} RU/s, Cosmos DB database {facts.secondary} RU/s (every region)"
+        if facts.primary is None:
+            return "Cosmos DB database throughput unknown (no cosmos_database, or shared/serverless throughput)"
+        return f"Cosmos DB database {facts.primary} RU/s, the same in every region of the account"
 
     def plan(self, facts: ParityFacts) -> list[Change]:
         if facts.primary is None or facts.secondary is None or facts.primary == facts.secondary:
@@ -127,11 +137,18 @@ def choose_secondary(ctx: Any, requested: str | None) -> str:
         locations = list(ctx.azure.subscriptions().subscriptions.list_locations(target.subscription))
     by_name = {loc.name: loc for loc in locations}
     geography = getattr(getattr(by_name.get(primary or ""), "metadata", None), "geography", None)
+    kind = kind_of(target)
+    # Azure API for FHIR and AHDS are offered in some regions only; a self-hosted server can run in any.
+    offered = kind.offered_regions(ctx)
+    limited = offered is not None
+    usable = offered if offered is not None else frozenset(by_name)
+    offering = f"offering {kind.title}" if limited else "of the subscription"
+    not_usable = f"is not a region where {kind.title} is offered" if limited else "is not a region of the subscription"
 
     def candidates() -> str:
-        offered = [name for name in FHIR_REGIONS if name != primary and name in by_name]
+        offered = [name for name in sorted(usable) if name != primary and name in by_name]
         offered.sort(key=lambda name: (getattr(by_name[name].metadata, "geography", None) != geography, name))
-        return "regions offering Azure API for FHIR: " + ", ".join(offered)
+        return f"regions {offering}: " + ", ".join(offered)
 
     choice = requested or target.secondary_region
     if choice:
@@ -143,8 +160,8 @@ def choose_secondary(ctx: Any, requested: str | None) -> str:
             raise TargetError(
                 f"the secondary region must differ from the primary region ({primary})", hint=candidates()
             )
-        if region not in FHIR_REGIONS:
-            raise TargetError(f"{region} is not a region where Azure API for FHIR is offered", hint=candidates())
+        if region not in usable:
+            raise TargetError(f"{region} {not_usable}", hint=candidates())
         return region
     paired = [
         p.name
@@ -153,9 +170,8 @@ def choose_secondary(ctx: Any, requested: str | None) -> str:
         )
     ]
     for region in paired:
-        if normalise_region(region) in FHIR_REGIONS:
+        if normalise_region(region) in usable:
             return normalise_region(region)
     where = f"the paired region of {primary} ({', '.join(paired)})" if paired else f"{primary} has no paired region; it"
-    raise TargetError(
-        f"{where} does not offer Azure API for FHIR; choose a secondary with --secondary", hint=candidates()
-    )
+    missing = f"does not offer {kind.title}" if limited else "is not in the subscription"
+    raise TargetError(f"{where} {missing}; choose a secondary with --secondary", hint=candidates())

@@ -8,6 +8,7 @@ from typing import Any
 
 from fhirdr.azure.session import azure_errors, wait
 from fhirdr.errors import SafetyGateError
+from fhirdr.kinds import kind_of
 from fhirdr.regions import normalise_region
 from fhirdr.steps.base import OVERRIDE, REFUSE, Change, Step, text
 from fhirdr.steps.cosmos import make_write_region, read_account, regions_of, write_region
@@ -60,7 +61,7 @@ class RegionHealthy(GateStep):
         account = read_account(self)
         state = {r: s for r, _, s in regions_of(account)}.get(home)
         endpoint = None
-        if self.ctx.target.require_backing().traffic_manager_profile:
+        if self.ctx.target.require_self_hosted().traffic_manager_profile:
             for item in read_profile(self).endpoints or []:
                 if normalise_region(item.endpoint_location or "") == home:
                     endpoint = text(item.endpoint_monitor_status)
@@ -114,13 +115,13 @@ class LeaseFacts:
 
 
 def failback_needed(step: Step) -> bool:
-    """Backing targets show where data and compute are; a managed service's data region is not visible."""
+    """Self-hosted targets show where data and compute are; a managed service's data region is not visible."""
     target = step.ctx.target
-    if target.kind != "backing":
+    if kind_of(target).support_operated:
         return True
     from fhirdr.status import serving_region
 
-    backing = target.require_backing()
+    backing = target.require_self_hosted()
     home = _home(step)
     compute = serving_region(read_profile(step)) if backing.traffic_manager_profile else home
     return write_region(read_account(step)) != home or compute not in (home, None)
@@ -137,8 +138,8 @@ class Lease(GateStep):
     uses = "failback.lease"
 
     def facts(self) -> LeaseFacts:
-        service = read_service(self)
-        return LeaseFacts(service, (service.tags or {}).get(LEASE_TAG), failback_needed(self))
+        resource = lease_resource(self)
+        return LeaseFacts(resource, (resource.tags or {}).get(LEASE_TAG), failback_needed(self))
 
     def observe(self, facts: LeaseFacts) -> str:
         if not facts.holder:
@@ -166,7 +167,7 @@ class Lease(GateStep):
         summary = f"take the failback lease for run {run_id}"
         if facts.holder:
             summary += f" (overriding {self.observe(facts)}; reason: {self.ctx.options.get('reason')})"
-        return [Change(action, facts.service.id, summary, {"etag": facts.service.etag})]
+        return [Change(action, facts.service.id, summary, {"etag": getattr(facts.service, "etag", None)})]
 
     def apply(self, change: Change) -> None:
         options = self.ctx.options
@@ -178,11 +179,25 @@ def _now_iso(step: Step) -> str:
     return datetime.fromtimestamp(step.ctx.azure.now(), timezone.utc).isoformat(timespec="seconds")
 
 
+def lease_resource(step: Step) -> Any:
+    """Where the lease tag lives: the Azure API for FHIR service, or a self-hosted server's Cosmos DB account."""
+    return read_service(step) if kind_of(step.ctx.target).support_operated else read_account(step)
+
+
+# Cosmos DB accounts take no conditional writes over ARM: a self-hosted lease is written, then read back
+# after this long (wall time); of two runs that wrote within it, the last writer holds the lease.
+LEASE_SETTLE_SECONDS = 10.0
+SIM_LEASE_SETTLE_SECONDS = 1.0
+
+
 def write_lease(step: Step, value: str | None, etag: str | None) -> None:
     """Set or clear the lease tag; the service's etag makes it conditional (HTTP 412 when someone was faster)."""
     from azure.core.exceptions import HttpResponseError
 
     target = step.ctx.target
+    if not kind_of(target).support_operated:
+        _write_account_lease(step, value)
+        return
     service = read_service(step)
     if etag is not None and service.etag != etag:
         raise SafetyGateError(_lost_race(step))
@@ -205,9 +220,38 @@ def write_lease(step: Step, value: str | None, etag: str | None) -> None:
         raise
 
 
+def _write_account_lease(step: Step, value: str | None) -> None:
+    """Write the lease tag on the Cosmos DB account (a PATCH of tags only), then check it held."""
+    import time
+
+    from azure.mgmt.cosmosdb.models import DatabaseAccountUpdateParameters
+
+    hosted = step.ctx.target.require_self_hosted()
+    account = read_account(step)
+    holder = (account.tags or {}).get(LEASE_TAG)
+    mine = parse_lease(holder).get("run") == step.ctx.options.get("run_id")
+    if value is not None and holder and not mine and not step.ctx.options.get("force"):
+        raise SafetyGateError(_lost_race(step))
+    tags = dict(account.tags or {})
+    if value is None:
+        tags.pop(LEASE_TAG, None)
+    else:
+        tags[LEASE_TAG] = value
+    wait(
+        step.ctx.azure.cosmos().database_accounts.begin_update(
+            hosted.cosmos_resource_group, hosted.cosmos_account, DatabaseAccountUpdateParameters(tags=tags)
+        )
+    )
+    if value is None:
+        return
+    time.sleep(SIM_LEASE_SETTLE_SECONDS if step.ctx.azure.simulated else LEASE_SETTLE_SECONDS)
+    if (read_account(step).tags or {}).get(LEASE_TAG) != value:
+        raise SafetyGateError(_lost_race(step), hint="wait for it to finish; `fhirdr runs` shows the runs")
+
+
 def _lost_race(step: Step) -> str:
     with azure_errors("reading the failback lease"):
-        holder = (read_service(step).tags or {}).get(LEASE_TAG)
+        holder = (lease_resource(step).tags or {}).get(LEASE_TAG)
     lease = parse_lease(holder)
     return (
         f"another failback of {step.ctx.target.service} took the lease first: held by {lease.get('by')} "
@@ -221,15 +265,22 @@ class ReleaseLease(Step):
     uses = "failback.release-lease"
 
     def facts(self) -> LeaseFacts:
-        service = read_service(self)
-        return LeaseFacts(service, (service.tags or {}).get(LEASE_TAG))
+        resource = lease_resource(self)
+        return LeaseFacts(resource, (resource.tags or {}).get(LEASE_TAG))
 
     def observe(self, facts: LeaseFacts) -> str:
         return "released" if not facts.holder else f"held ({facts.holder})"
 
     def plan(self, facts: LeaseFacts) -> list[Change]:
         if facts.holder and parse_lease(facts.holder).get("run") == self.ctx.options.get("run_id"):
-            return [Change("release", facts.service.id, "release the failback lease", {"etag": facts.service.etag})]
+            return [
+                Change(
+                    "release",
+                    facts.service.id,
+                    "release the failback lease",
+                    {"etag": getattr(facts.service, "etag", None)},
+                )
+            ]
         return []
 
     def apply(self, change: Change) -> None:
@@ -292,7 +343,7 @@ class ComputeHome(Step):
 
     def apply(self, change: Change) -> None:
         profile = read_profile(self)
-        backing = self.ctx.target.require_backing()
+        backing = self.ctx.target.require_self_hosted()
         by_name = {e.name: e for e in profile.endpoints or []}
         priorities = sorted(e.priority or 0 for e in by_name.values())
         manager = self.ctx.azure.traffic_manager()
@@ -327,7 +378,7 @@ class Colocated(Step):
         from fhirdr.status import serving_region
 
         account = read_account(self)
-        profile = read_profile(self) if self.ctx.target.require_backing().traffic_manager_profile else None
+        profile = read_profile(self) if self.ctx.target.require_self_hosted().traffic_manager_profile else None
         return PlacementFacts(serving_region(profile), write_region(account))
 
     def observe(self, facts: PlacementFacts) -> str:

@@ -10,9 +10,9 @@ from fhirdr.steps.base import Change, Step, text
 
 
 def read_profile(step: Step) -> Any:
-    backing = step.ctx.target.require_backing()
+    backing = step.ctx.target.require_self_hosted()
     if not backing.traffic_manager_profile:
-        raise TargetError("[backing] traffic_manager_profile is not set in the target")
+        raise TargetError("[self_hosted] traffic_manager_profile is not set in the target")
     profile = get_or_none(
         step.ctx.azure.traffic_manager().profiles.get,
         backing.traffic_manager_resource_group,
@@ -47,10 +47,12 @@ class SecondaryEndpoint(Step):
         )
 
     def _compute(self) -> str:
-        compute = self.ctx.target.require_backing().secondary_compute
+        secondary = self.ctx.target.secondary_region
+        compute = self.ctx.target.require_self_hosted().compute_in(secondary)
         if not compute:
             raise TargetError(
-                "[backing] secondary_compute (the FQDN of the compute in the secondary region) is not set in the target"
+                f"[self_hosted.compute] has no host for {secondary}: the FHIR server's compute in the secondary region",
+                hint=f'add {secondary} = "HOST" under [self_hosted.compute] (or compute = {{ {secondary} = "HOST" }})',
             )
         return compute
 
@@ -75,7 +77,7 @@ class SecondaryEndpoint(Step):
 
         from fhirdr.regions import display_name
 
-        backing = self.ctx.target.require_backing()
+        backing = self.ctx.target.require_self_hosted()
         body = Endpoint(
             target=self._compute(),
             priority=change.data["priority"],

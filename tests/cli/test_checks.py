@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from fhirdr.sim import lifecycle
-from fhirdr.sim.timeline import advance
 from tests.conftest import make_world
 
 FINDINGS = [
@@ -100,20 +98,30 @@ def test_regions_that_need_a_cross_tenant_application_id(isolated, cli):
     assert "southeastasia needs crossTenantCmkApplicationId" in _finding(result, "cmk.cross-tenant")["action"]
 
 
-def test_iomt_lists_connections_and_names_the_ones_to_recreate_after_failover(isolated, cli):
-    world = make_world(isolated, kind="backing", dr_enabled=True, iomt=True)
+def test_iomt_lists_connections_and_the_dr_caveat(isolated, cli):
+    make_world(isolated, dr_enabled=True, iomt=True)
     before = cli("--sim", "-o", "json", "check-iomt")
     assert before.exit_code == 0, before.output
     assert _finding(before, "iomt.connectors")["observed"] == "iomt-ingest: devices-eventhub"
     assert "existing connections fail until the primary region is back" in _finding(before, "iomt.dr-caveat")["action"]
 
-    lifecycle.outage(world.store, "westus2")
-    advance(world.store, 15 * 60)
-    after = cli("--sim", "-o", "json", "check-iomt")
-    assert after.exit_code == 0, after.output
-    finding = _finding(after, "iomt.connectors")
-    assert finding["status"] == "warning"
-    assert finding["action"].startswith("recreate connection devices-eventhub of iomt-ingest")
+
+def test_checks_of_azure_api_for_fhir_features_are_refused_on_a_self_hosted_target(isolated, cli):
+    """A self-hosted FHIR Server for Azure has no IoMT connector, no service-level CMK or $export settings
+    and no Azure API for FHIR private endpoint (DESIGN.md, three kinds): each check says so, exit 2."""
+    world = make_world(isolated, kind="self-hosted", dr_enabled=True)
+    before = world.snapshot()
+    for command, words in (
+        ("check-iomt", "IoMT connector is a feature of Azure API for FHIR"),
+        ("check-cmk", "keyVaultKeyUri on the account"),
+        ("check-export", "FhirServer__Operations__Export__StorageAccountUri"),
+        ("configure-private-link", "privatelink.azurewebsites.net"),
+    ):
+        result = cli("--sim", command)
+        assert result.exit_code == 2, result.output
+        assert f"`fhirdr {command}` does not apply to self-hosted targets" in result.stderr
+        assert words in result.stderr
+    assert world.snapshot() == before
 
 
 def test_status_shows_the_three_summaries(isolated, cli):

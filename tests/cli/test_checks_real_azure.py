@@ -216,67 +216,29 @@ def _init(cli, world, *flags: str):
     return cli("--sim", "--subscription", world.spec.subscription, "-g", "fhir-dr-rg", "-n", "fhirdemo", "init", *flags)
 
 
-def test_init_does_not_take_an_untied_cosmos_account_and_profile(isolated, cli):
-    """One Cosmos DB account and one Traffic Manager profile in the group prove nothing: `enable --apply` would
-    add a billed region to whatever account init took. Nothing in Azure ties them to the service unless a
-    tag, an endpoint or the app's settings say so; the open-source FHIR server's template tags its resources
-    only with FhirServerSolution and names the account after the service.
+def test_init_never_takes_a_cosmos_account_or_profile_it_was_not_named(isolated, cli):
+    """A Cosmos DB account and a Traffic Manager profile in the service's group prove nothing: `enable --apply`
+    would add a billed region to whatever account init took. An Azure API for FHIR service keeps its Cosmos DB
+    out of reach, so init of a managed target takes none; a self-hosted target takes exactly what is named.
 
-    microsoft/fhir-server samples/templates/default-azuredeploy.json (tags, account name, CosmosDb--Host);
+    microsoft/fhir-server samples/templates/default-azuredeploy.json (a self-hosted server's parts);
     MicrosoftDocs/azure-docs articles/azure-resource-manager/management/tag-resources.md.
-    """
-    world = make_world(isolated, kind="backing", backing_tags=False)
-    (isolated / "fhirdr.toml").unlink()
-    result = _init(cli, world)
-    assert result.exit_code == 0, result.output
-    target = load_target(isolated / "fhirdr.toml")
-    assert target.kind == "managed" and target.backing is None
-    assert "fhirdemo-cosmos" in result.stderr and "fhirdemo-tm" in result.stderr
-    assert "--cosmos-account fhirdemo-cosmos --traffic-manager fhirdemo-tm" in result.stderr.replace("\n", " ")
-
-
-def test_init_takes_what_the_user_names(isolated, cli):
-    """Named with --cosmos-account and --traffic-manager, the untied pair is the user's choice.
-
-    microsoft/fhir-server samples/templates/default-azuredeploy.json (a self-hosted server's parts).
-    """
-    world = make_world(isolated, kind="backing", backing_tags=False)
-    (isolated / "fhirdr.toml").unlink()
-    result = _init(cli, world, "--cosmos-account", "fhirdemo-cosmos", "--traffic-manager", "fhirdemo-tm")
-    assert result.exit_code == 0, result.output
-    target = load_target(isolated / "fhirdr.toml")
-    assert target.kind == "backing" and target.backing.cosmos_account == "fhirdemo-cosmos"
-
-
-def test_init_ties_a_profile_by_an_endpoint_that_targets_the_fhir_host(isolated, cli):
-    """A Traffic Manager endpoint whose target is the FHIR server's host ties the profile to it.
-
-    Azure/azure-rest-api-specs specification/trafficmanager/resource-manager/Microsoft.Network/stable/
-    2022-04-01/examples/Profile-GET-ByResourceGroup.json (the list carries each profile's endpoints and
-    their `target`).
     """
     from fhirdr.sim.providers.cosmosdb import account_body
     from fhirdr.sim.providers.trafficmanager import new_profile
 
-    world = make_world(isolated, kind="backing", backing_tags=False)
+    world = make_world(isolated)
     group = f"/subscriptions/{world.spec.subscription}/resourceGroups/fhir-dr-rg"
-    # An unrelated account and profile in the same group: only the tied ones may be taken.
     other = f"{group}/providers/Microsoft.DocumentDB/databaseAccounts/billing-cosmos"
     body = account_body("billing-cosmos", other, "westus2", ["westus2"], False)
     world.store.put(other, body["type"], group, body)
     new_profile(world.store, f"{group}/providers/Microsoft.Network/trafficManagerProfiles/billing-tm", "billing-tm")
-    account = world.store.get(f"{group}/providers/Microsoft.DocumentDB/databaseAccounts/fhirdemo-cosmos")
-    account.body["tags"] = {"fhir-service": "fhirdemo"}
-    world.store.put(account.id, account.type, account.id.split("/providers/")[0], account.body)
-    endpoint = world.store.by_type("Microsoft.Network/trafficManagerProfiles/externalEndpoints")[0]
-    endpoint.body["properties"]["target"] = "fhirdemo.azurehealthcareapis.com"
-    world.store.put(endpoint.id, endpoint.type, endpoint.id.rsplit("/", 2)[0], endpoint.body)
     (isolated / "fhirdr.toml").unlink()
     result = _init(cli, world)
     assert result.exit_code == 0, result.output
     target = load_target(isolated / "fhirdr.toml")
-    assert target.kind == "backing" and target.backing.traffic_manager_profile == "fhirdemo-tm"
-    assert target.backing.cosmos_account == "fhirdemo-cosmos"
+    assert target.kind == "managed" and target.self_hosted is None
+    assert "billing" not in (isolated / "fhirdr.toml").read_text()
 
 
 # --- 9. sovereign clouds: regions, Cosmos DB application id, DNS names per cloud -----------------------

@@ -66,7 +66,7 @@ def test_a_full_drill_measures_what_the_sim_did(isolated, cli):
 
 
 def test_a_drill_that_misses_its_rto_exits_1_with_a_failing_test_case(isolated, cli):
-    make_world(isolated, kind="backing", dr_enabled=True, detection_delay_minutes=20)
+    make_world(isolated, kind="self-hosted", dr_enabled=True, detection_delay_minutes=20)
     text = Path("fhirdr.toml").read_text().replace("rto_minutes = 60", "rto_minutes = 15")
     Path("fhirdr.toml").write_text(text)
     result = cli("--sim", "drill", "--report-dir", "reports")
@@ -78,7 +78,7 @@ def test_a_drill_that_misses_its_rto_exits_1_with_a_failing_test_case(isolated, 
 
 
 def test_a_drill_against_a_target_not_marked_as_test_is_refused(isolated, cli):
-    world = make_world(isolated, kind="backing", dr_enabled=True)
+    world = make_world(isolated, kind="self-hosted", dr_enabled=True)
     text = world.target_file.read_text().replace("test_environment = true", "test_environment = false")
     world.target_file.write_text(text)
     result = cli("--sim", "drill")
@@ -88,14 +88,14 @@ def test_a_drill_against_a_target_not_marked_as_test_is_refused(isolated, cli):
 
 
 def test_a_drill_needs_dr_on(isolated, cli):
-    make_world(isolated, kind="backing")
+    make_world(isolated, kind="self-hosted")
     result = cli("--sim", "drill")
     assert result.exit_code == 1, result.output
     assert "DR is not on" in result.stderr
 
 
 def test_an_interrupted_drill_resumes_and_still_measures_correctly(isolated, cli):
-    world = make_world(isolated, kind="backing", dr_enabled=True, replication_lag_ms=45_000)
+    world = make_world(isolated, kind="self-hosted", dr_enabled=True, replication_lag_ms=45_000)
     world.store.add_fault("POST", "*/failoverPriorityChange", "500", 50, 0)
     stopped = cli("--sim", "drill")
     assert stopped.exit_code == 3, stopped.output
@@ -116,7 +116,7 @@ def test_an_interrupted_drill_resumes_and_still_measures_correctly(isolated, cli
 
 
 def test_a_manual_failover_drill_loses_nothing(isolated, cli):
-    make_world(isolated, kind="backing", dr_enabled=True, replication_lag_ms=45_000)
+    make_world(isolated, kind="self-hosted", dr_enabled=True, replication_lag_ms=45_000)
     result = cli("--sim", "-o", "json", "drill", "--disruption", "manual-failover", "--failed-over", "20m")
     assert result.exit_code == 0, result.output
     m = result.json()["measurements"]
@@ -149,7 +149,7 @@ def test_ctrl_c_stops_a_drill_with_130_and_resume_finishes_it(isolated, cli):
     import sys
     import time
 
-    world = make_world(isolated, kind="backing", dr_enabled=True, replication_lag_ms=45_000)
+    world = make_world(isolated, kind="self-hosted", dr_enabled=True, replication_lag_ms=45_000)
     env = {**os.environ, "FHIRDR_SIM_LATENCY_MS": "25", "NO_COLOR": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "fhirdr", "--sim", "drill"],
@@ -177,7 +177,7 @@ def test_sim_init_can_build_a_world_with_dr_on_for_drills(isolated, cli):
     assert cli("sim", "init").exit_code == 0
     refused = cli("--sim", "drill")
     assert refused.exit_code == 1 and "--dr-enabled" in refused.stderr
-    assert cli("sim", "init", "--force", "--kind", "backing", "--dr-enabled").exit_code == 0
+    assert cli("sim", "init", "--force", "--kind", "self-hosted", "--dr-enabled").exit_code == 0
     result = cli("--sim", "drill", "--failed-over", "20m", "--steady", "5m")
     assert result.exit_code == 0, result.output
 

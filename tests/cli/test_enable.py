@@ -58,7 +58,7 @@ def test_wait_that_times_out_exits_1(world, cli):
 
 
 def test_backing_enable_adds_region_failover_and_endpoint_then_is_a_no_op(isolated, cli):
-    world = make_world(isolated, kind="backing")
+    world = make_world(isolated, kind="self-hosted")
     result = cli("--sim", "enable", "--apply", "--yes", "--wait")
     assert result.exit_code == 0, result.output
     account = world.store.by_type("Microsoft.DocumentDB/databaseAccounts")[0].body["properties"]
@@ -68,8 +68,8 @@ def test_backing_enable_adds_region_failover_and_endpoint_then_is_a_no_op(isolat
     assert account["enableAutomaticFailover"] is True
     endpoints = world.store.by_type("Microsoft.Network/trafficManagerProfiles/externalEndpoints")
     assert sorted((e.body["properties"]["priority"], e.body["properties"]["target"]) for e in endpoints) == [
-        (1, "fhirdemo-westus2.compute.example"),
-        (2, "fhirdemo-westcentralus.compute.example"),
+        (1, "fhirdemo-westus2.azurewebsites.net"),
+        (2, "fhirdemo-westcentralus.azurewebsites.net"),
     ]
     assert _tickets(world) == []
 
@@ -81,7 +81,7 @@ def test_backing_enable_adds_region_failover_and_endpoint_then_is_a_no_op(isolat
 
 
 def test_backing_enable_without_wait_stops_at_initial_replication(isolated, cli):
-    make_world(isolated, kind="backing", data_gb=50)
+    make_world(isolated, kind="self-hosted", data_gb=50)
     result = cli("--sim", "enable", "--apply", "--yes")
     assert result.exit_code == 0, result.output
     assert "waiting for initial replication into westcentralus (Creating)" in result.stderr
@@ -131,13 +131,26 @@ def test_unpaired_primary_without_secondary_lists_candidates(isolated, cli):
     assert "eastus," in result.stderr
 
 
-def test_throughput_mismatch_is_a_finding_with_both_numbers(isolated, cli):
-    make_world(isolated, kind="backing", cosmos_throughput=800)
+def test_self_hosted_throughput_is_the_databases_in_every_region(isolated, cli):
+    """Provisioned throughput of a Cosmos DB database applies to each region of the account
+    (learn.microsoft.com azure/cosmos-db/set-throughput), so a self-hosted server is in parity by construction;
+    there is no Azure API for FHIR offerThroughput to compare with."""
+    make_world(isolated, kind="self-hosted", cosmos_throughput=800)
+    result = cli("--sim", "-o", "json", "enable")
+    parity = next(step for step in result.json()["steps"] if step["id"] == "enable.throughput-parity")
+    assert parity["status"] == "in-sync", parity
+    assert parity["observed"] == "Cosmos DB database 800 RU/s, the same in every region of the account"
+
+
+def test_self_hosted_enable_reads_no_service_resource_and_refuses_a_server_that_does_not_answer(isolated, cli):
+    world = make_world(isolated, kind="self-hosted")
+    text = world.target_file.read_text()
+    world.target_file.write_text(text.replace("fhirdemo-tm.trafficmanager.net", "elsewhere.example.org"))
     result = cli("--sim", "-o", "json", "enable")
     assert result.exit_code == 1, result.output
-    parity = next(step for step in result.json()["steps"] if step["id"] == "enable.throughput-parity")
-    assert parity["status"] == "blocked"
-    assert "the service has 1000 RU/s, the secondary will have 800 RU/s" in parity["changes"][0]["summary"]
+    server = next(step for step in result.json()["steps"] if step["id"] == "enable.fhir-server")
+    assert server["status"] == "blocked"
+    assert "does not answer at https://elsewhere.example.org/metadata" in server["changes"][0]["summary"]
 
 
 def test_missing_contact_is_refused_before_anything_is_sent(world, cli):

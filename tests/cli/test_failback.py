@@ -35,17 +35,21 @@ def write(world, client, label: str, count: int, every: float) -> list[tuple[str
     return written
 
 
+def lease_holder(world):
+    """A self-hosted server has no service resource: its failback lease is a tag on its Cosmos DB account."""
+    return world.store.by_type("Microsoft.DocumentDB/databaseAccounts")[0]
+
+
 def present(client, ids) -> set[str]:
     return {rid for rid in ids if client.read("Basic", rid).status == 200}
 
 
 @pytest.fixture
 def failed_over(isolated, cli):
-    """A backing target with DR on, data written, the primary down and automatic failover done."""
-    world = make_world(isolated, kind="backing", replication_lag_ms=30_000)
-    assert cli("--sim", "configure-private-link", "--apply", "--yes").exit_code == 0
+    """A self-hosted target with DR on, data written, the primary down and automatic failover done."""
+    world = make_world(isolated, kind="self-hosted", replication_lag_ms=30_000)
     assert cli("--sim", "enable", "--apply", "--yes", "--wait").exit_code == 0
-    client = FhirClient(world.session(), "fhirdemo")
+    client = FhirClient(world.session(), "fhirdemo", base_url=world.spec.fhir_url)
     before = write(world, client, "before", 20, 10)
     outage_at = world.store.now()
     lifecycle.outage(world.store, "westus2")
@@ -118,9 +122,9 @@ def test_failback_refuses_when_another_failback_holds_the_lease(failed_over, cli
     advance(world.store, 10 * 60)
     lifecycle.recover(world.store, "westus2")
     advance(world.store, 3600)
-    service = world.store.by_type("Microsoft.HealthcareApis/services")[0]
-    service.body["tags"] = {LEASE: "run=20261127T080000Z-aaaaaa;by=alex;at=2026-11-27T08:00:00+00:00"}
-    world.store.put(service.id, service.type, service.id.split("/providers/")[0], service.body)
+    account = lease_holder(world)
+    account.body["tags"] = {LEASE: "run=20261127T080000Z-aaaaaa;by=alex;at=2026-11-27T08:00:00+00:00"}
+    world.store.put(account.id, account.type, account.id.split("/providers/")[0], account.body)
     result = cli("--sim", "failback", "--yes")
     assert result.exit_code == 4, result.output
     assert "lease held by alex (run 20261127T080000Z-aaaaaa) since 2026-11-27T08:00:00+00:00" in result.stderr
@@ -151,8 +155,7 @@ def test_a_crash_in_the_middle_resumes_without_repeating_completed_changes(faile
     crashed = cli("--sim", "failback", "--yes")
     assert crashed.exit_code == 3, crashed.output
     run_id = crashed.stderr.split("--resume ")[1].split()[0]
-    service = world.store.by_type("Microsoft.HealthcareApis/services")[0]
-    assert f"run={run_id}" in service.body["tags"][LEASE]  # the run still holds its lease
+    assert f"run={run_id}" in lease_holder(world).body["tags"][LEASE]  # the run still holds its lease
 
     world.store.clear_faults()
     other = cli("--sim", "failback", "--yes")
@@ -164,7 +167,7 @@ def test_a_crash_in_the_middle_resumes_without_repeating_completed_changes(faile
     applied = [(e["attempt"], e["step"]) for e in events if e["event"] == "change.applied"]
     assert (1, "failback.lease") in applied and (2, "failback.lease") not in applied
     assert (2, "failback.write-region") in applied
-    assert LEASE not in world.store.by_type("Microsoft.HealthcareApis/services")[0].body["tags"]
+    assert LEASE not in lease_holder(world).body["tags"]
 
 
 def test_two_failbacks_at_once_only_one_proceeds(failed_over, cli, isolated):

@@ -8,21 +8,42 @@ from fhirdr.target import load_target
 from tests.conftest import make_world
 
 
-def test_init_reads_a_backing_deployment(isolated, cli):
-    world = make_world(isolated, kind="backing", iomt=True)
+def test_init_reads_a_self_hosted_deployment_without_a_service_resource(isolated, cli):
+    """A self-hosted FHIR Server for Azure has no Microsoft.HealthcareApis resource (DESIGN.md, three kinds):
+    init reads the Cosmos DB account and Traffic Manager profile the user names, and their regions."""
+    world = make_world(isolated, kind="self-hosted", dr_enabled=True)
+    assert world.store.by_type("Microsoft.HealthcareApis/services") == []
     world.target_file.unlink()
-    result = cli("--sim", "--subscription", world.spec.subscription, "-g", "fhir-dr-rg", "-n", "fhirdemo", "init")
+    result = cli(
+        "--sim", "--subscription", world.spec.subscription, "-g", "fhir-dr-rg", "-n", "fhirdemo",
+        "init", "--kind", "self-hosted", "--cosmos-account", "fhirdemo-cosmos", "--traffic-manager", "fhirdemo-tm",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     target = load_target(Path("fhirdr.toml"))
-    assert target.kind == "backing"
+    assert target.kind == "self-hosted"
     assert target.primary_region == "westus2" and target.secondary_region == "westcentralus"
-    assert target.private_link.private_endpoint == "fhirdemo-pe"
-    assert target.private_link.primary_vnet == "fhir-vnet-westus2"
-    assert target.private_link.secondary_address_space == ("10.20.0.0/16",)
-    assert target.backing.cosmos_account == "fhirdemo-cosmos"
-    assert target.backing.traffic_manager_profile == "fhirdemo-tm"
-    assert target.backing.cosmos_database == "fhir"
-    assert target.extras.iomt_connectors == ("iomt-ingest",)
+    assert target.private_link is None
+    hosted = target.self_hosted
+    assert (hosted.cosmos_account, hosted.traffic_manager_profile, hosted.cosmos_database) == (
+        "fhirdemo-cosmos",
+        "fhirdemo-tm",
+        "fhir",
+    )
+    assert hosted.url == "https://fhirdemo-tm.trafficmanager.net"
+    assert dict(hosted.compute) == {
+        "westus2": "fhirdemo-westus2.azurewebsites.net",
+        "westcentralus": "fhirdemo-westcentralus.azurewebsites.net",
+    }
+    assert cli("--sim", "-o", "json", "status").exit_code == 0
+
+
+def test_init_of_a_managed_service_does_not_take_cosmos_db_or_traffic_manager_flags(world, cli):
+    world.target_file.unlink()
+    result = cli("--sim", "--subscription", world.spec.subscription, "-g", "fhir-dr-rg", "-n", "fhirdemo",
+                 "init", "--cosmos-account", "fhirdemo-cosmos")  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "are for --kind self-hosted" in result.stderr
+    assert not Path("fhirdr.toml").exists()
 
 
 def test_init_reads_cmk_and_export_settings_of_a_managed_service(world, cli):

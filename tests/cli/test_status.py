@@ -61,9 +61,8 @@ def test_managed_status_before_during_and_after_enablement(world, cli):
     assert "healthy" in table.stdout and "westcentralus" in table.stdout
 
 
-def test_backing_status_measures_replication_lag_against_the_rpo(isolated, cli):
-    world = make_world(isolated, kind="backing")
-    assert cli("--sim", "configure-private-link", "--apply", "--yes").exit_code == 0
+def test_self_hosted_status_measures_replication_lag_against_the_rpo(isolated, cli):
+    world = make_world(isolated, kind="self-hosted")
     assert cli("--sim", "enable", "--apply", "--yes", "--wait").exit_code == 0
     document = cli("--sim", "-o", "json", "status").json()
     assert document["healthy"] is True, document["warnings"]
@@ -79,7 +78,7 @@ def test_backing_status_measures_replication_lag_against_the_rpo(isolated, cli):
 
 
 def test_status_warns_when_compute_and_data_are_in_different_regions(isolated, cli):
-    world = make_world(isolated, kind="backing")
+    world = make_world(isolated, kind="self-hosted")
     assert cli("--sim", "enable", "--apply", "--yes", "--wait").exit_code == 0
     primary = next(
         e
@@ -95,7 +94,15 @@ def test_status_warns_when_compute_and_data_are_in_different_regions(isolated, c
     assert any("every request crosses regions (about 22 ms more)" in w for w in document["warnings"])
 
 
-def test_status_reports_throughput_mismatch(isolated, cli):
-    make_world(isolated, kind="backing", cosmos_throughput=800)
+def test_self_hosted_status_reads_no_service_resource(isolated, cli):
+    """A self-hosted world has no Microsoft.HealthcareApis resource at all; status reads Cosmos DB and
+    Traffic Manager, and the Azure API for FHIR configuration areas are not applicable."""
+    world = make_world(isolated, kind="self-hosted", cosmos_throughput=800)
+    assert world.store.by_type("Microsoft.HealthcareApis/services") == []
     document = cli("--sim", "-o", "json", "status").json()
-    assert document["throughput"] == {"primary_ru": 1000, "secondary_ru": 800, "parity": False}
+    assert document["kind"] == "self-hosted"
+    assert document["throughput"] == {"primary_ru": 800, "secondary_ru": 800, "parity": True}
+    assert {area: item["status"] for area, item in document["readiness"].items()} == dict.fromkeys(
+        ("private_link", "cmk", "export", "iomt"), "not-applicable"
+    )
+    assert document["tickets"] == []

@@ -16,7 +16,7 @@ GROUP = "fhir-dr-rg"
 
 @pytest.fixture
 def backing(isolated):
-    return make_world(isolated, kind="backing", data_gb=4)
+    return make_world(isolated, kind="self-hosted", data_gb=4)
 
 
 def test_locations_carry_paired_region_metadata(world):

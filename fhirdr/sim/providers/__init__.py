@@ -19,6 +19,7 @@ def build_router() -> Router:
         subscriptions,
         support,
         trafficmanager,
+        workspaces,
     )
 
     router = Router()
@@ -36,6 +37,7 @@ def build_router() -> Router:
         support,
         keyvault,
         storage,
+        workspaces,
     ):
         provider.register(router)
     return router

@@ -14,6 +14,12 @@ BUILT_IN_ROLES = {
     "e147488a-f6f5-4113-8e2d-b22465e65bf6": "Key Vault Crypto Service Encryption User",
     "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
     "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
+    # The FHIR service's data-plane roles (learn.microsoft.com azure/role-based-access-control/built-in-roles).
+    "5a1fc7df-4bf1-4951-a576-89034ee01acd": "FHIR Data Contributor",
+    "4c8d0bbc-75d3-4935-991f-5f3c56d81508": "FHIR Data Reader",
+    "3f88fce4-5892-4214-ae73-ba5294559913": "FHIR Data Writer",
+    "3db33094-8700-4567-8da5-1501d4e7e843": "FHIR Data Exporter",
+    "4465e953-8ced-4406-a58e-0f6e3f3b530b": "FHIR Data Importer",
 }
 SCOPE = r"(?P<scope>(?:/subscriptions/[^/]+)(?:/.*?)?)/providers/Microsoft\.Authorization"
 

@@ -162,7 +162,10 @@ def _write(request: Request, patch: bool) -> Response:
             raise ResourceNotFound(ACCOUNT_TYPE, request.params["account"], request.params["rg"])
         raise ArmError("Creating database accounts is not supported by the fhirdr simulator.", code="BadRequest")
     check_preconditions(request, stored.body)
-    props = request.json_body().get("properties", {})
+    body = request.json_body()
+    if body.get("tags") is not None:
+        stored.body["tags"] = dict(body["tags"])
+    props = body.get("properties") or {}
     added: list[str] = []
     if "locations" in props and props["locations"] is not None:
         added = _merge_locations(store, stored, props["locations"])
@@ -247,12 +250,10 @@ def _failover_priority_change(request: Request) -> Response:
 
 
 def linked_services(store: Store, account_id: str) -> list[str]:
-    """FHIR services whose data lives in this account."""
-    return [
-        s.id
-        for s in store.by_type("Microsoft.HealthcareApis/services")
-        if (store.get_meta(f"backing:{s.id.lower()}") or "").lower() == account_id.lower()
-    ]
+    """FHIR servers (managed services or self-hosted servers) whose data lives in this account."""
+    from fhirdr.sim.servers import servers_in_account
+
+    return servers_in_account(store, account_id)
 
 
 def _throughput(request: Request) -> Response:
