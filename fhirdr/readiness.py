@@ -56,11 +56,14 @@ def _private_link_summary(step: Any) -> dict[str, str]:
 
 
 def _check_summary(step: Any, runbook: str, command: str, configured_step: str) -> dict[str, str]:
+    from fhirdr.kinds import kind_of
     from fhirdr.runbook.loader import load_runbook, shipped_runbook
     from fhirdr.runbook.runner import Runner
 
     try:
-        outcome = Runner(load_runbook(shipped_runbook(runbook)), step.ctx).plan()
+        outcome = Runner(
+            load_runbook(shipped_runbook(kind_of(step.ctx.target).check_runbook(runbook))), step.ctx
+        ).plan()
     except FhirdrError as exc:
         return {"status": "error", "summary": exc.message}
     first = next(r for r in outcome.results if r.spec.id == configured_step)

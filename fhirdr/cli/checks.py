@@ -20,14 +20,14 @@ def _run(
     before_apply: Any = None,
 ) -> None:
     from fhirdr.cli.runbook_command import RunRequest, run_runbook
-    from fhirdr.kinds import require_applicable
+    from fhirdr.kinds import kind_of, require_applicable
     from fhirdr.report.plan import findings_table
 
     settings: Settings = ctx.obj
     target = settings.load_target()
     require_applicable(target, runbook, command)
     request = RunRequest(
-        runbook,
+        kind_of(target).check_runbook(runbook),
         command,
         target,
         apply=apply,

@@ -108,11 +108,15 @@ def init(
             "--dr-enabled: an AHDS FHIR service has no DR of its own; fhirdr builds its standby",
             hint="build the world without it, then run `fhirdr --sim enable --apply`",
         )
-    if not kind_of(kind).has_service_resource and (cmk or export or iomt or mistake or pending_endpoint):
+    if kind_of(kind).resource_type is None and (cmk or export or iomt or mistake or pending_endpoint):
         raise BadInputError(
             "--cmk, --export, --iomt, --mistake and --pending-endpoint build parts of an Azure API for FHIR "
             "service; a self-hosted world has none",
             hint="drop them, or use --kind managed",
+        )
+    if not kind_of(kind).has_service_resource and (iomt or pending_endpoint):
+        raise BadInputError(
+            "--iomt and --pending-endpoint build parts of an Azure API for FHIR service", hint="drop them"
         )
     spec = WorldSpec(
         **CLOUD_REGIONS.get(cloud, {}),

@@ -17,9 +17,6 @@ NAME = re.compile(r"^[a-z0-9]{3,24}$")
 
 _NOT_YET = {
     "private_link": "Private Link of an AHDS workspace (it covers every service in it) is checked in a later release",
-    "cmk": "the AHDS key (encryption.customerManagedKeyEncryption) is checked in a later release",
-    "export": "$export and $import settings of an AHDS FHIR service are checked by `fhirdr enable` on the standby "
-    "(import) and in a later release here",
     "iomt": "MedTech services of an AHDS workspace are checked in a later release",
 }
 
@@ -29,6 +26,7 @@ class AhdsKind(Kind):
     title = "Azure Health Data Services FHIR service"
     enable_runbook = "enable-ahds"
     section = "standby"
+    resource_type = "Microsoft.HealthcareApis/workspaces/fhirservices"
     service_name = NAME
     service_name_rule = "3 to 24 lower-case letters and digits"
 
@@ -55,6 +53,10 @@ class AhdsKind(Kind):
     def fhir_endpoint(self, target: Any, cloud: Any) -> tuple[str, str]:
         base = service_url(target.workspace, target.service, cloud.fhir_suffix)
         return base, base
+
+    def check_runbook(self, area: str) -> str:
+        # The same checks, plus the standby's side, and what a regional outage means without built-in DR.
+        return f"{area}-ahds" if area in ("cmk", "export") else area
 
     def not_checked(self, area: str) -> str | None:
         return _NOT_YET.get(area)

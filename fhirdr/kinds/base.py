@@ -23,6 +23,8 @@ class Kind:
     write_region_failover: ClassVar[bool] = False
     # The deployment is a Microsoft.HealthcareApis/services resource (a self-hosted server has none).
     has_service_resource: ClassVar[bool] = False
+    # The ARM type of the FHIR service whose settings the CMK and $export checks read (None: no such resource).
+    resource_type: ClassVar[str | None] = None
     # The target file table that describes the deployment's moving parts, when the kind needs one.
     section: ClassVar[str | None] = None
     # What `service` may be called, and how to say so.
@@ -53,6 +55,10 @@ class Kind:
     def offered_regions(self, ctx: Any) -> frozenset[str] | None:
         """The regions the deployment can run in (None: any region of the subscription)."""
         return None
+
+    def check_runbook(self, area: str) -> str:
+        """The runbook that checks a configuration area of the article for this kind."""
+        return area
 
     def not_checked(self, area: str) -> str | None:
         """Why fhirdr does not check an area that does exist on this kind, yet (None: it checks it)."""

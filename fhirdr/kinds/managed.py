@@ -14,6 +14,7 @@ class ManagedKind(Kind):
     failback_runbook = "failback-managed"
     support_operated = True
     has_service_resource = True
+    resource_type = "Microsoft.HealthcareApis/services"
 
     def discover(
         self, session: Any, subscription: str, group: str, service: str, named: dict[str, Any], flags: dict[str, Any]

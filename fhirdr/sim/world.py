@@ -72,6 +72,7 @@ class WorldSpec:
     @property
     def azure_cloud(self) -> Cloud:
         return get_cloud(self.cloud)
+
     workspace: str = "contosohealth"  # kind ahds: the AHDS workspace the FHIR service `service` is in
 
     def __post_init__(self) -> None:
@@ -292,13 +293,13 @@ def _populate(store: Store, spec: WorldSpec) -> None:
         keys_gid = f"/subscriptions/{sub}/resourceGroups/{spec.vault_resource_group}"
     if spec.kind in ("self-hosted", "ahds"):
         _remove_managed_service(store, service_id, gid, spec)
-        if spec.kind == "ahds":
-            _populate_ahds(store, spec, gid)
-        return
-    if spec.cmk:
-        _populate_cmk(store, spec, keys_gid, service_id)
+        if spec.kind == "self-hosted":
+            return
+        service_id = _populate_ahds(store, spec, gid)
     if spec.export:
         _populate_export(store, spec, keys_gid, service_id)
+    if spec.cmk:
+        _populate_cmk(store, spec, keys_gid, service_id)
     if spec.graph_denied:
         store.set_meta("graph_denied", "1")
     if spec.iomt:
@@ -363,12 +364,20 @@ def _populate_cmk(store: Store, spec: WorldSpec, gid: str, service_id: str) -> N
     if "private-vault" in mistakes:
         props["publicNetworkAccess"] = "Disabled"
     body = vault_body(vault_id, vault, spec.primary_region, _tenant(spec), **props)
+    service = store.get(service_id)
+    assert service is not None
+    # Azure API for FHIR's key is used by the Azure Cosmos DB application; an AHDS FHIR service's by its identity.
+    user = (
+        service.body.get("identity", {}).get("principalId")
+        if spec.kind == "ahds"
+        else service_principal_object_id(store, spec.azure_cloud.cosmos_cmk_app_id)
+    )
     if "rbac-vault" not in mistakes:
         keys = ["get"] if "no-access-policy" in mistakes else ["get", "wrapKey", "unwrapKey"]
         body["properties"]["accessPolicies"] = [
             {
                 "tenantId": _tenant(spec),
-                "objectId": service_principal_object_id(store, spec.azure_cloud.cosmos_cmk_app_id),
+                "objectId": user,
                 "permissions": {"keys": keys, "secrets": [], "certificates": []},
             }
         ]
@@ -386,13 +395,19 @@ def _populate_cmk(store: Store, spec: WorldSpec, gid: str, service_id: str) -> N
         now - 30 * 86400,
     )
     store.put(key["id"], KEY_TYPE, vault_id, key)
-    _update_service(
-        store,
-        service_id,
-        lambda b: b["properties"]["cosmosDbConfiguration"].update(
-            {"keyVaultKeyUri": f"https://{vault}.vault.azure.net/keys/fhir-cmk"}
-        ),
-    )
+    uri = f"https://{vault}.vault.azure.net/keys/fhir-cmk"
+    if spec.kind == "ahds":
+        _update_service(
+            store,
+            service_id,
+            lambda b: b["properties"].update(
+                {"encryption": {"customerManagedKeyEncryption": {"keyEncryptionKeyUrl": uri}}}
+            ),
+        )
+    else:
+        _update_service(
+            store, service_id, lambda b: b["properties"]["cosmosDbConfiguration"].update({"keyVaultKeyUri": uri})
+        )
 
 
 def _populate_export(store: Store, spec: WorldSpec, gid: str, service_id: str) -> None:
@@ -441,7 +456,10 @@ def _populate_export(store: Store, spec: WorldSpec, gid: str, service_id: str) -
         gid,
         storage_body(account_id, name, spec.primary_region, spec.secondary_region, sku, **extra),
     )
-    principal = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{spec.seed}/identity/{spec.service}"))
+    current = (store.get(service_id).body.get("identity") or {}) if store.get(service_id) else {}
+    principal = current.get("principalId") or str(
+        uuid.uuid5(uuid.NAMESPACE_URL, f"{spec.seed}/identity/{spec.service}")
+    )
     identity = (
         {"type": "None"}
         if "no-identity" in mistakes
@@ -591,7 +609,7 @@ def ahds_service_id(spec: WorldSpec) -> str:
     )
 
 
-def _populate_ahds(store: Store, spec: WorldSpec, gid: str) -> None:
+def _populate_ahds(store: Store, spec: WorldSpec, gid: str) -> str:
     """An AHDS workspace with a configured FHIR service in the primary region; nothing in the secondary."""
     workspace_id = f"{gid}/providers/Microsoft.HealthcareApis/workspaces/{spec.workspace}"
     put_workspace(store, workspace_id, spec.workspace, spec.primary_region)
@@ -651,6 +669,7 @@ def _populate_ahds(store: Store, spec: WorldSpec, gid: str) -> None:
                 },
             },
         )
+    return body["id"]
 
 
 def _remove_managed_service(store: Store, service_id: str, gid: str, spec: WorldSpec) -> None:

@@ -11,7 +11,7 @@ from fhirdr.azure.session import concurrently, get_or_none
 from fhirdr.errors import AzureError, TargetError
 from fhirdr.steps.base import Change, Step, text
 from fhirdr.steps.ids import ArmId
-from fhirdr.steps.service import read_service
+from fhirdr.steps.settings import COSMOS, ServiceSettings, read_settings
 
 CRYPTO_USER_ROLE = "Key Vault Crypto Service Encryption User"
 NEEDED_KEY_PERMISSIONS = ("get", "wrapKey", "unwrapKey")
@@ -26,9 +26,8 @@ class KeyRef:
     uri: str
 
 
-def key_ref(service: Any) -> KeyRef | None:
-    config = service.properties.cosmos_db_configuration
-    uri = config.key_vault_key_uri if config else None
+def key_ref(settings: ServiceSettings) -> KeyRef | None:
+    uri = settings.key_uri
     if not uri:
         return None
     parts = urlsplit(uri)
@@ -46,11 +45,11 @@ class CmkFacts:
     ref: KeyRef | None
     vault: Any | None = None
     key: Any | None = None
-    service: Any | None = None
+    service: ServiceSettings | None = None
 
 
 def read_cmk(step: Step, with_key: bool = False) -> CmkFacts:
-    service = read_service(step)
+    service = read_settings(step)
     ref = key_ref(service)
     if ref is None:
         return CmkFacts(None, service=service)
@@ -283,6 +282,8 @@ class AccessFacts:
     rbac: bool
     has_role: bool
     graph_denied: bool = False  # Microsoft Graph refused the principal lookup: access is unknown
+    who: str = "Azure Cosmos DB"  # the principal that uses the key, in words
+    own_identity: bool = False  # the service's own managed identity uses the key (AHDS), not Azure Cosmos DB
 
 
 GRAPH_HINT = (
@@ -292,7 +293,8 @@ GRAPH_HINT = (
 
 
 class CosmosAccess(Step):
-    """The Azure Cosmos DB first-party principal can get, wrap and unwrap the key (policies or RBAC)."""
+    """The principal that uses the key can get, wrap and unwrap it (policies or RBAC): the Azure Cosmos DB
+    first-party application for Azure API for FHIR, the service's own identity for an AHDS FHIR service."""
 
     uses = "cmk.cosmos-access"
 
@@ -301,14 +303,19 @@ class CosmosAccess(Step):
         if facts.ref is None or facts.vault is None:
             return AccessFacts(facts.ref, facts.vault, None, set(), False, False)
         rbac = bool(facts.vault.properties.enable_rbac_authorization)
-        # Microsoft Graph is asked only now that there is a key to protect: reading service
-        # principals needs a directory permission many operators' identities do not have.
-        try:
-            principal = self.ctx.azure.graph_object_id(self.ctx.azure.cloud.cosmos_cmk_app_id)
-        except AzureError as exc:
-            if exc.code != "Authorization_RequestDenied":
-                raise
-            return AccessFacts(facts.ref, facts.vault, None, set(), rbac, False, graph_denied=True)
+        assert facts.service is not None
+        if facts.service.key_user == COSMOS:
+            # Microsoft Graph is asked only now that there is a key to protect: reading service
+            # principals needs a directory permission many operators' identities do not have.
+            try:
+                principal = self.ctx.azure.graph_object_id(self.ctx.azure.cloud.cosmos_cmk_app_id)
+            except AzureError as exc:
+                if exc.code != "Authorization_RequestDenied":
+                    raise
+                return AccessFacts(facts.ref, facts.vault, None, set(), rbac, False, graph_denied=True)
+            who = "Azure Cosmos DB"
+        else:
+            principal, who = facts.service.principal_id, "the service's identity"
         permissions: set[str] = set()
         for policy in facts.vault.properties.access_policies or []:
             if principal and policy.object_id == principal and policy.permissions:
@@ -316,7 +323,8 @@ class CosmosAccess(Step):
         role_held = False
         if rbac and principal:
             role_held = has_role(self, facts.vault.id, principal, CRYPTO_USER_ROLE)
-        return AccessFacts(facts.ref, facts.vault, principal, permissions, rbac, role_held)
+        own = facts.service.key_user != COSMOS
+        return AccessFacts(facts.ref, facts.vault, principal, permissions, rbac, role_held, who=who, own_identity=own)
 
     def observe(self, facts: AccessFacts) -> str:
         if facts.ref is None or facts.vault is None:
@@ -324,8 +332,10 @@ class CosmosAccess(Step):
         if facts.graph_denied:
             return "unknown: Microsoft Graph refused to look up the Azure Cosmos DB principal (403)"
         if facts.rbac:
-            return f"Azure RBAC vault; {CRYPTO_USER_ROLE} for Azure Cosmos DB: {'yes' if facts.has_role else 'no'}"
-        return f"Azure Cosmos DB key permissions: {', '.join(sorted(facts.permissions)) or 'none'}"
+            return f"Azure RBAC vault; {CRYPTO_USER_ROLE} for {facts.who}: {'yes' if facts.has_role else 'no'}"
+        return (
+            f"{facts.who[0].upper()}{facts.who[1:]} key permissions: {', '.join(sorted(facts.permissions)) or 'none'}"
+        )
 
     def plan(self, facts: AccessFacts) -> list[Change]:
         if facts.ref is None or facts.vault is None:
@@ -333,6 +343,15 @@ class CosmosAccess(Step):
         app = self.ctx.azure.cloud.cosmos_cmk_app_id
         if facts.graph_denied:
             return [Change("unknown", facts.vault.id, GRAPH_HINT.format(app=app), fixable=False, severity="warning")]
+        if not facts.principal and facts.own_identity:
+            return [
+                Change(
+                    "fix-identity",
+                    facts.vault.id,
+                    "turn on the FHIR service's system-assigned identity: it is what uses the key",
+                    fixable=False,
+                )
+            ]
         if not facts.principal:
             return [Change("fix-principal", app, "the Azure Cosmos DB principal is not in this tenant", fixable=False)]
         if facts.rbac:
@@ -342,7 +361,7 @@ class CosmosAccess(Step):
                 Change(
                     "assign-role",
                     facts.vault.id,
-                    f"assign {CRYPTO_USER_ROLE} on {facts.vault.name} to Azure Cosmos DB",
+                    f"assign {CRYPTO_USER_ROLE} on {facts.vault.name} to {facts.who}",
                     {"principal": facts.principal},
                 )
             ]
@@ -353,7 +372,7 @@ class CosmosAccess(Step):
             Change(
                 "add-access-policy",
                 facts.vault.id,
-                f"give Azure Cosmos DB {', '.join(missing)} on keys in {facts.vault.name}",
+                f"give {facts.who} {', '.join(missing)} on keys in {facts.vault.name}",
                 {"principal": facts.principal, "tenant": facts.vault.properties.tenant_id},
             )
         ]
@@ -395,14 +414,18 @@ class CrossTenant(Step):
     def observe(self, facts: CmkFacts) -> str:
         if facts.ref is None:
             return NOT_APPLICABLE
-        app = facts.service.properties.cosmos_db_configuration.cross_tenant_cmk_application_id
+        if facts.service.key_user != COSMOS:
+            return "not applicable: the service's own identity uses the key"
+        app = facts.service.cross_tenant_app
         return f"region {facts.service.location}, cross-tenant application id {app or 'not set'}"
 
     def plan(self, facts: CmkFacts) -> list[Change]:
         if facts.ref is None:
             return []
+        if facts.service.key_user != COSMOS:
+            return []
         region = "".join(facts.service.location.split()).lower()
-        app = facts.service.properties.cosmos_db_configuration.cross_tenant_cmk_application_id
+        app = facts.service.cross_tenant_app
         if region in CROSS_TENANT_REGIONS and not app:
             return [
                 Change(

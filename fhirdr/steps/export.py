@@ -8,7 +8,7 @@ from typing import Any
 from fhirdr.steps.base import Change, Step, text
 from fhirdr.steps.cmk import assign_role, find_by_name, has_role
 from fhirdr.steps.ids import ArmId
-from fhirdr.steps.service import read_service
+from fhirdr.steps.settings import read_settings
 
 BLOB_ROLE = "Storage Blob Data Contributor"
 GEO_REDUNDANT = ("GRS", "RAGRS", "GZRS", "RAGZRS")
@@ -24,9 +24,8 @@ class ExportFacts:
 
 
 def read_export(step: Step) -> ExportFacts:
-    service = read_service(step)
-    config = service.properties.export_configuration
-    name = config.storage_account_name if config else None
+    service = read_settings(step)
+    name = service.export_account
     if not name:
         return ExportFacts(service, None)
     storage = step.ctx.azure.storage().storage_accounts
@@ -95,8 +94,7 @@ class Identity(Step):
 
     def facts(self) -> IdentityFacts:
         export = read_export(self)
-        identity = export.service.identity
-        principal = identity.principal_id if identity and text(identity.type) == "SystemAssigned" else None
+        principal = export.service.principal_id
         role_held = bool(export.account and principal and has_role(self, export.account.id, principal, BLOB_ROLE))
         return IdentityFacts(export, principal, role_held)
 

@@ -436,4 +436,140 @@ class StandbyRoles(Step):
                 raise
 
 
-STEPS = [PrimaryService, StandbyWorkspace, StandbyService, StandbyRoles]
+# The checks do not wait for the standby: before `fhirdr enable --apply` there is none to check, and that is
+# status's finding (DR is off), not this check's failure.
+NO_STANDBY_YET = Change(
+    "create-standby", "standby", "no standby yet: `fhirdr enable --apply` creates it", severity="warning", fixable=False
+)
+
+
+@dataclass
+class KeyFacts:
+    primary_key: str | None
+    standby_exists: bool
+    standby_key: str | None
+
+
+def _key_url(service: Any) -> str | None:
+    encryption = getattr(service.encryption, "customer_managed_key_encryption", None) if service else None
+    return encryption.key_encryption_key_url if encryption else None
+
+
+class StandbyKey(Step):
+    """With a customer-managed key on the primary, the standby has a key of its own it can reach in its region."""
+
+    uses = "ahds.standby-key"
+
+    def facts(self) -> KeyFacts:
+        from fhirdr.azure.session import concurrently
+
+        primary, standby = concurrently(lambda: read_primary(self), lambda: read_standby(self))
+        return KeyFacts(_key_url(primary), standby is not None, _key_url(standby))
+
+    def observe(self, facts: KeyFacts) -> str:
+        if not facts.primary_key:
+            return "not applicable: the service uses a Microsoft-managed key"
+        if not facts.standby_exists:
+            return "no standby yet"
+        return f"standby key {facts.standby_key or 'none (Microsoft-managed)'}"
+
+    def plan(self, facts: KeyFacts) -> list[Change]:
+        if not facts.primary_key:
+            return []
+        region = _region(self)
+        if not facts.standby_exists:
+            return [NO_STANDBY_YET]
+        if not facts.standby_key:
+            return [
+                Change(
+                    "set-key",
+                    standby_id(self.ctx.target),
+                    f"the primary encrypts with its own key but the standby does not: give the standby a key in a "
+                    f"vault in {region} (or the primary's vault, which then must answer when the primary region is "
+                    "down), before data is replicated into it",
+                    fixable=False,
+                )
+            ]
+        if facts.standby_key.split("/keys/")[0].lower() == facts.primary_key.split("/keys/")[0].lower():
+            return [
+                Change(
+                    "key-vault",
+                    standby_id(self.ctx.target),
+                    "the standby uses the primary's vault: it depends on that vault (and its paired-region failover) "
+                    "during an outage of the primary region; a vault in the standby's region removes that",
+                    severity="warning",
+                    fixable=False,
+                )
+            ]
+        return []
+
+
+@dataclass
+class ImportFacts:
+    standby: Any | None
+    export_account: str | None
+    storage_role: bool
+
+
+class StandbyImport(Step):
+    """The standby imports incrementally from the account the primary exports to, and its identity can read it."""
+
+    uses = "ahds.standby-import"
+
+    def facts(self) -> ImportFacts:
+        from fhirdr.azure.session import concurrently
+
+        primary, standby = concurrently(lambda: read_primary(self), lambda: read_standby(self))
+        account = primary.export_configuration.storage_account_name if primary.export_configuration else None
+        held = False
+        principal = standby.identity.principal_id if standby is not None and standby.identity else None
+        if account and principal:
+            scope = StandbyRoles._account_id(self, account)
+            assignments = self.ctx.azure.authorization().role_assignments.list_for_scope(scope, filter="atScope()")
+            held = any(
+                a.principal_id == principal and role_guid(a.role_definition_id) == STORAGE_BLOB_DATA_CONTRIBUTOR
+                for a in assignments
+            )
+        return ImportFacts(standby, account, held)
+
+    def observe(self, facts: ImportFacts) -> str:
+        if facts.standby is None:
+            return "no standby yet"
+        config = facts.standby.import_configuration
+        if config is None:
+            return "import not configured"
+        return (
+            f"import {'enabled' if config.enabled else 'disabled'}, initial mode "
+            f"{'on' if config.initial_import_mode else 'off'}, from {config.integration_data_store or '-'}; "
+            f"Storage Blob Data Contributor: {'yes' if facts.storage_role else 'no'}"
+        )
+
+    def plan(self, facts: ImportFacts) -> list[Change]:
+        if not facts.export_account:
+            return [
+                Change(
+                    "configure-export",
+                    primary_id(self.ctx.target),
+                    "the primary has no $export storage account: replication exports there; configure it first",
+                    fixable=False,
+                )
+            ]
+        if facts.standby is None:
+            return [NO_STANDBY_YET]
+        config = facts.standby.import_configuration
+        wrong = []
+        if not (config and config.enabled):
+            wrong.append("import is not enabled")
+        if config and config.initial_import_mode:
+            wrong.append("initial import mode is on (it blocks API writes; replication needs incremental mode)")
+        if not config or (config.integration_data_store or "").lower() != facts.export_account.lower():
+            wrong.append(f"import does not read from {facts.export_account}")
+        if not facts.storage_role:
+            wrong.append(f"the standby's identity cannot read {facts.export_account}")
+        return [
+            Change("fix-standby", facts.standby.id, f"{what}: run `fhirdr enable --apply`", fixable=False)
+            for what in wrong
+        ]
+
+
+STEPS = [PrimaryService, StandbyWorkspace, StandbyService, StandbyRoles, StandbyKey, StandbyImport]
