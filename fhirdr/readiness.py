@@ -67,7 +67,9 @@ def _check_summary(step: Any, runbook: str, command: str, configured_step: str) 
     except FhirdrError as exc:
         return {"status": "error", "summary": exc.message}
     first = next(r for r in outcome.results if r.spec.id == configured_step)
-    if first.observed.startswith(("no customer-managed key", "$export is not configured", "no IoMT connectors")):
+    if first.observed.startswith(
+        ("no customer-managed key", "$export is not configured", "no IoMT connectors", "no MedTech services")
+    ):
         return {"status": "not-configured", "summary": first.observed}
     failing = [r.spec.id.split(".", 1)[1] for r in outcome.results if r.status in ("changes", "blocked")]
     warnings = [r.spec.id.split(".", 1)[1] for r in outcome.results if r.status == "warning"]

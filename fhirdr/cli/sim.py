@@ -114,10 +114,8 @@ def init(
             "service; a self-hosted world has none",
             hint="drop them, or use --kind managed",
         )
-    if not kind_of(kind).has_service_resource and (iomt or pending_endpoint):
-        raise BadInputError(
-            "--iomt and --pending-endpoint build parts of an Azure API for FHIR service", hint="drop them"
-        )
+    if not kind_of(kind).has_service_resource and pending_endpoint:
+        raise BadInputError("--pending-endpoint builds part of an Azure API for FHIR service", hint="drop it")
     spec = WorldSpec(
         **CLOUD_REGIONS.get(cloud, {}),
         service=service,

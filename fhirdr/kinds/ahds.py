@@ -17,7 +17,6 @@ NAME = re.compile(r"^[a-z0-9]{3,24}$")
 
 _NOT_YET = {
     "private_link": "Private Link of an AHDS workspace (it covers every service in it) is checked in a later release",
-    "iomt": "MedTech services of an AHDS workspace are checked in a later release",
 }
 
 
@@ -56,7 +55,7 @@ class AhdsKind(Kind):
 
     def check_runbook(self, area: str) -> str:
         # The same checks, plus the standby's side, and what a regional outage means without built-in DR.
-        return f"{area}-ahds" if area in ("cmk", "export") else area
+        return f"{area}-ahds" if area in ("cmk", "export", "iomt") else area
 
     def not_checked(self, area: str) -> str | None:
         return _NOT_YET.get(area)

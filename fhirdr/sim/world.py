@@ -21,7 +21,7 @@ from fhirdr.sim.providers.storage import ACCOUNT_TYPE as STORAGE_TYPE
 from fhirdr.sim.providers.storage import account_body as storage_body
 from fhirdr.sim.providers.subscriptions import display_name
 from fhirdr.sim.providers.trafficmanager import new_profile, put_endpoint
-from fhirdr.sim.providers.workspaces import fhir_service_body, put_workspace
+from fhirdr.sim.providers.workspaces import fhir_service_body, put_medtech, put_workspace
 from fhirdr.sim.router import DEFAULT_PAGE_SIZE
 from fhirdr.sim.servers import register_self_hosted, self_hosted_key
 from fhirdr.sim.store import Store
@@ -296,13 +296,22 @@ def _populate(store: Store, spec: WorldSpec) -> None:
         if spec.kind == "self-hosted":
             return
         service_id = _populate_ahds(store, spec, gid)
+        if spec.iomt:
+            put_medtech(
+                store,
+                service_id.rsplit("/fhirservices/", 1)[0],
+                "devices",
+                spec.primary_region,
+                "devices-eventhub",
+                f"{spec.service}-events.servicebus.windows.net",
+            )
     if spec.export:
         _populate_export(store, spec, keys_gid, service_id)
     if spec.cmk:
         _populate_cmk(store, spec, keys_gid, service_id)
     if spec.graph_denied:
         store.set_meta("graph_denied", "1")
-    if spec.iomt:
+    if spec.iomt and spec.kind != "ahds":
         put_iomt(
             store,
             service_id,
@@ -650,6 +659,25 @@ def _populate_ahds(store: Store, spec: WorldSpec, gid: str) -> str:
         },
     )
     store.put(body["id"], body["type"], workspace_id, body)
+    # $export works (unless --export builds its mistakes in): the service's identity can write to its export account.
+    if not spec.export:
+        blob_role = f"{account_id}/providers/Microsoft.Authorization/roleAssignments/{store.new_uuid()}"
+        store.put(
+            blob_role,
+            ASSIGNMENT_TYPE,
+            account_id,
+            {
+                "id": blob_role,
+                "name": blob_role.rsplit("/", 1)[-1],
+                "type": ASSIGNMENT_TYPE,
+                "properties": {
+                    "roleDefinitionId": role_definition_id(spec.subscription, "ba92f5b4-2d11-453d-a403-e96b0029c9fe"),
+                    "principalId": identity["principalId"],
+                    "principalType": "ServicePrincipal",
+                    "scope": account_id,
+                },
+            },
+        )
     for role, who in ((FHIR_DATA_CONTRIBUTOR, "clinical-app"), (FHIR_DATA_READER, "analytics-app")):
         assignment_id = f"{body['id']}/providers/Microsoft.Authorization/roleAssignments/{store.new_uuid()}"
         store.put(
@@ -717,7 +745,7 @@ def target_for(spec: WorldSpec) -> dict[str, Any]:
     if spec.export:
         target["export"] = {"storage_account": spec.export_account}
     if spec.iomt:
-        target["iomt"] = {"connectors": ["iomt-ingest"]}
+        target["iomt"] = {"connectors": ["devices" if spec.kind == "ahds" else "iomt-ingest"]}
     if spec.kind == "ahds":
         del target["private_link"]
         target["workspace"] = spec.workspace

@@ -18,6 +18,7 @@ def registry() -> dict[str, type[Step]]:
         failback,
         fhir_server,
         iomt,
+        medtech,
         network,
         service,
         standby,
@@ -38,6 +39,7 @@ def registry() -> dict[str, type[Step]]:
         cmk,
         export,
         iomt,
+        medtech,
         fhir_server,
         standby,
     ):

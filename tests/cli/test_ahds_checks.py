@@ -66,3 +66,21 @@ def test_check_export_covers_the_primarys_role_and_the_standbys_import(isolated,
     drift = _steps(cli("--sim", "-o", "json", "check-export"))["export.standby-import"]
     assert drift["status"] == "blocked"
     assert drift["changes"][0]["summary"].startswith("initial import mode is on")
+
+
+def test_medtech_services_are_named_until_the_standby_workspace_has_them(isolated, cli):
+    """MedTech services (workspaces/iotconnectors, azure-rest-api-specs healthcareapis stable/2024-03-31
+    examples/iotconnectors/iotconnector_Patch.json) have no DR: each needs a counterpart in the standby workspace."""
+    from fhirdr.sim.providers.workspaces import put_medtech
+
+    world = make_world(isolated, kind="ahds", iomt=True)
+    result = cli("--sim", "-o", "json", "check-iomt")
+    assert result.exit_code == 0, result.output  # a warning: nothing fails today
+    finding = _steps(result)["iomt.connectors"]
+    assert finding["status"] == "warning"
+    assert finding["changes"][0]["summary"].startswith("MedTech service devices does not fail over: create devices")
+    assert cli("--sim", "enable", "--apply", "--yes").exit_code == 0
+    standby_ws = STANDBY.rsplit("/fhirservices/", 1)[0]
+    put_medtech(world.store, standby_ws, "devices", "westcentralus", "devices-eventhub", "ns.servicebus.windows.net")
+    assert _steps(cli("--sim", "-o", "json", "check-iomt"))["iomt.connectors"]["status"] == "in-sync"
+    assert cli("--sim", "-o", "json", "status").json()["readiness"]["export"]["status"] == "ok"

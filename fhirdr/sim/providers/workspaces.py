@@ -33,6 +33,7 @@ WORKSPACE_TYPE = "Microsoft.HealthcareApis/workspaces"
 FHIR_SERVICE_TYPE = "Microsoft.HealthcareApis/workspaces/fhirservices"
 WORKSPACE = RG + r"/providers/Microsoft\.HealthcareApis/workspaces/(?P<workspace>[^/]+)"
 FHIR_SERVICE = WORKSPACE + r"/fhirservices/(?P<fhir>[^/]+)"
+MEDTECH_TYPE = "Microsoft.HealthcareApis/workspaces/iotconnectors"
 
 # Where the simulated Azure offers AHDS (display names, as the provider registration lists them).
 AHDS_LOCATIONS = (
@@ -237,6 +238,36 @@ def _list_fhir(request: Request) -> Response:
     return paged(request, [s.body for s in request.store.children(workspace["id"], FHIR_SERVICE_TYPE)])
 
 
+def put_medtech(store: Store, workspace_id: str, name: str, location: str, event_hub: str, namespace: str) -> dict:
+    """A MedTech service as iotconnectors/iotconnector_Patch.json (api 2024-03-31) shows it."""
+    medtech_id = f"{workspace_id}/iotconnectors/{name}"
+    body = {
+        "id": medtech_id,
+        "name": name,
+        "type": MEDTECH_TYPE,
+        "location": location,
+        "etag": store.new_uuid(),
+        "tags": {},
+        "identity": {"type": "SystemAssigned"},
+        "properties": {
+            "provisioningState": "Succeeded",
+            "ingestionEndpointConfiguration": {
+                "eventHubName": event_hub,
+                "consumerGroup": "medtech",
+                "fullyQualifiedEventHubNamespace": namespace,
+            },
+            "deviceMapping": {"content": {"templateType": "CollectionContent", "template": []}},
+        },
+    }
+    store.put(medtech_id, MEDTECH_TYPE, workspace_id, body)
+    return body
+
+
+def _list_medtech(request: Request) -> Response:
+    workspace = _require_workspace(request)
+    return paged(request, [m.body for m in request.store.children(workspace["id"], MEDTECH_TYPE)])
+
+
 def _provider(request: Request) -> Response:
     """The provider registration; only what fhirdr reads (resource types and their locations)."""
     sub = require_subscription(request)
@@ -261,3 +292,4 @@ def register(router: Router) -> None:
     router.add(RG + r"/providers/Microsoft\.HealthcareApis/workspaces", GET=_list_workspaces)
     router.add(FHIR_SERVICE, GET=_get_fhir, PUT=_put_fhir)
     router.add(WORKSPACE + r"/fhirservices", GET=_list_fhir)
+    router.add(WORKSPACE + r"/iotconnectors", GET=_list_medtech)
