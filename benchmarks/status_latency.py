@@ -1,6 +1,6 @@
 """`fhirdr --sim status` with every simulated ARM answer delayed: do independent reads run together?
 
-Prints, for a managed and a backing target, the number of dependent read rounds status needs (the
+Prints, for a managed, a self-hosted and an AHDS target, the number of dependent read rounds status needs (the
 longest chain of requests that had to wait for each other, measured from the transport's request
 log), the whole-process wall time at FHIRDR_SIM_LATENCY_MS=0 and =100, and the time the latency
 added. Target (enable/status issue): added <= 2 x rounds x 100 ms.
@@ -72,7 +72,7 @@ def main() -> None:
         f"{'target kind':12} {'rounds':>6} {'requests':>8} {'wall@0 s':>9} {'wall@lat s':>10} {'added s':>8} "
         f"{'limit s':>8}  verdict"
     )
-    for kind in ("managed", "self-hosted"):
+    for kind in ("managed", "self-hosted", "ahds"):
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             env = {**os.environ, "FHIRDR_STATE_DIR": str(work / "state"), "NO_COLOR": "1"}

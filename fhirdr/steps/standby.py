@@ -58,19 +58,20 @@ def read_primary(step: Step) -> Any:
     """The primary FHIR service, or a bad-input error naming what was not found."""
     target = step.ctx.target
     client = step.ctx.azure.healthcare()
+    service = get_or_none(client.fhir_services.get, target.resource_group, target.workspace, target.service)
+    if service is not None:
+        return service
+    # Which part is wrong: only asked when it is, so a found service costs one read.
     if get_or_none(client.workspaces.get, target.resource_group, target.workspace) is None:
         raise TargetError(
             f"workspace '{target.workspace}' was not found in resource group '{target.resource_group}' of "
             f"subscription {target.subscription}",
             hint="check 'workspace' and 'resource_group' in the target file",
         )
-    service = get_or_none(client.fhir_services.get, target.resource_group, target.workspace, target.service)
-    if service is None:
-        raise TargetError(
-            f"FHIR service '{target.service}' was not found in workspace '{target.workspace}'",
-            hint="check 'service' in the target file (the FHIR service's name inside the workspace)",
-        )
-    return service
+    raise TargetError(
+        f"FHIR service '{target.service}' was not found in workspace '{target.workspace}'",
+        hint="check 'service' in the target file (the FHIR service's name inside the workspace)",
+    )
 
 
 def read_standby(step: Step) -> Any | None:
