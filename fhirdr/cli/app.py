@@ -16,7 +16,6 @@ from fhirdr.cli.settings import Settings
 from fhirdr.cli.terminal import Terminal
 from fhirdr.errors import EXIT_AZURE, EXIT_CHECK_FAILED, EXIT_INTERRUPTED, FhirdrError
 
-
 # Help shows what a value is, in words (TEXT, PATH), not Typer's `<str>` or `<float range>`; an option
 # with a unit says so with its own metavar (SECONDS, DURATION, CIDR).
 _METAVARS = {"str": "TEXT", "Path": "PATH", "int": "INTEGER", "float": "NUMBER", "list[str]": "TEXT"}
@@ -119,19 +118,33 @@ class GlobalOptionsHelp:
             formatter.write_dl([record for record in records if record])
 
 
+class WholeDescriptions:
+    """A command list shows each command's whole first sentence, never cut with "..."."""
+
+    def format_commands(self, ctx: typer.Context, formatter: Any) -> None:
+        rows = [
+            (name, command.get_short_help_str(limit=10_000))
+            for name in self.list_commands(ctx)  # type: ignore[attr-defined]
+            if (command := self.get_command(ctx, name)) is not None and not command.hidden  # type: ignore[attr-defined]
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
 class FhirdrCommand(GlobalOptionsHelp, TyperCommand):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _name_values(self.params)
 
 
-class FhirdrSubGroup(GlobalOptionsHelp, TyperGroup):
+class FhirdrSubGroup(GlobalOptionsHelp, WholeDescriptions, TyperGroup):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _name_values(self.params)
 
 
-class FhirdrGroup(TyperGroup):
+class FhirdrGroup(WholeDescriptions, TyperGroup):
     """Maps fhirdr's errors to exit codes and one clear message; tracebacks only with --debug."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -143,17 +156,6 @@ class FhirdrGroup(TyperGroup):
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_global_options(self, args))
-
-    def format_commands(self, ctx: typer.Context, formatter: Any) -> None:
-        """The command list shows each command's whole first sentence, never cut with "..."."""
-        rows = [
-            (name, command.get_short_help_str(limit=10_000))
-            for name in self.list_commands(ctx)
-            if (command := self.get_command(ctx, name)) is not None and not command.hidden
-        ]
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
@@ -229,7 +231,9 @@ def root(
         False, "--sim", help="Use the simulated Azure (state file: $FHIRDR_SIM or the state directory)."
     ),
     cloud: str = typer.Option("AzureCloud", "--cloud", help="AzureCloud, AzureUSGovernment or AzureChinaCloud."),
-    output: OutputFormat = typer.Option(OutputFormat.table, "-o", "--output", help="Output format for data."),
+    output: OutputFormat = typer.Option(
+        OutputFormat.table, "-o", "--output", metavar="FORMAT", help="table, json, yaml, tsv or none."
+    ),
     query: str | None = typer.Option(None, "--query", help="JMESPath query applied to the data."),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="More logging on stderr (-vv for debug)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks and SDK debug logging."),

@@ -18,7 +18,10 @@ def init(
         None, "--traffic-manager", help="Traffic Manager profile in front of the compute."
     ),
 ) -> None:
-    """Write the target file from what is deployed; re-running keeps what you wrote by hand."""
+    """Write the target file from what is deployed.
+
+    Re-running keeps what you wrote by hand.
+    """
     from fhirdr.azure.session import AzureSession
     from fhirdr.discover import discover
     from fhirdr.errors import TargetError

@@ -10,7 +10,7 @@ from fhirdr.cli.settings import Settings
 from fhirdr.errors import BadInputError
 
 sim_app = typer.Typer(
-    help="Drive the simulated Azure (its state file: $FHIRDR_SIM or the state directory).", no_args_is_help=True
+    help="Drive the simulated Azure.\n\nIts state file: $FHIRDR_SIM or the state directory.", no_args_is_help=True
 )
 fault_app = typer.Typer(
     help="Fault rules: throttling, 5xx, dropped connections, failed async operations.", no_args_is_help=True
