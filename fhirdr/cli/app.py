@@ -23,7 +23,12 @@ _METAVARS = {"str": "TEXT", "Path": "PATH", "int": "INTEGER", "float": "NUMBER",
 
 def _name_values(params: Iterable[Any]) -> None:
     for param in params:
-        if param.param_type_name != "option" or param.metavar is not None or param.is_flag or param.count:
+        if param.metavar is not None:
+            continue
+        if param.param_type_name == "argument":
+            param.metavar = param.name.upper()
+            continue
+        if param.is_flag or param.count:
             continue
         descriptor = param.type_descriptor
         if descriptor.is_choice:
@@ -111,7 +116,22 @@ class GlobalOptionsHelp:
     """A command's --help also lists the global options it accepts after its name."""
 
     def format_options(self, ctx: typer.Context, formatter: Any) -> None:
-        super().format_options(ctx, formatter)  # type: ignore[misc]
+        arguments, options = [], []
+        for param in self.get_params(ctx):  # type: ignore[attr-defined]
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                # its name is its metavar (RUN_ID); Typer would add `<str>` after it
+                arguments.append((param.metavar or record[0], record[1]))
+            else:
+                options.append(record)
+        for title, records in (("Arguments", arguments), ("Options", options)):
+            if records:
+                with formatter.section(title):
+                    formatter.write_dl(records)
+        if hasattr(self, "format_commands"):
+            self.format_commands(ctx, formatter)
         root = ctx.find_root()
         records = [p.get_help_record(root) for p in global_options(root.command)]
         with formatter.section("Global options (before or after the command)"):
