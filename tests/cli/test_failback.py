@@ -131,7 +131,9 @@ def test_force_overrides_a_gate_and_the_journal_records_who_and_why(failed_over,
     advance(world.store, 10 * 60)
     write(world, client, "during", 12, 100)
     lifecycle.recover(world.store, "westus2")
-    result = cli("--sim", "-o", "json", "failback", "--apply", "--yes", "--force", "--reason", "bridge call approved lag")
+    result = cli(
+        "--sim", "-o", "json", "failback", "--apply", "--yes", "--force", "--reason", "bridge call approved lag"
+    )
     assert result.exit_code == 0, result.output
     run_id = result.json()["run_id"]
     events = read_journal(run_id)
