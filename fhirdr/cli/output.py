@@ -76,7 +76,9 @@ def _table(terminal: Terminal, result: Any) -> None:
     """A table of what a query selected, as `az -o table`: one row per item (a document is one row,
     a mapping of documents one row per key), a column per key with plain values (nested objects are
     left out, as az does); a list of values is one column."""
-    from rich.table import Table
+    from rich.markup import escape
+
+    from fhirdr.report.table import Column, FittedTable
 
     if result is None:
         return
@@ -94,12 +96,10 @@ def _table(terminal: Terminal, result: Any) -> None:
     if not columns:
         terminal.display_warning("the query selected only nested objects, which a table leaves out; use -o json")
         return
-    grid = Table(box=None, pad_edge=False)
-    for column in columns:
-        grid.add_column(column, overflow="fold")
-    for row in rows:
-        grid.add_row(*(_text(row.get(c)) if _plain(row.get(c)) else "" for c in columns))
-    terminal.out.print(grid)
+    cells = [[_text(row.get(c)) if _plain(row.get(c)) else "" for c in columns] for row in rows]
+    # A column of single words (ids, names, times) is kept whole; one with sentences wraps.
+    kinds = [Column(c, text=any(" " in row[i] for row in cells)) for i, c in enumerate(columns)]
+    terminal.display_table(FittedTable(None, kinds, [[escape(v) for v in row] for row in cells], boxed=False))
 
 
 def _plain(value: Any) -> bool:

@@ -117,9 +117,10 @@ def show(ctx: typer.Context) -> None:
     """The resources of the simulated world, its clock and its fault rules."""
     from datetime import datetime, timezone
 
-    from rich.table import Table
+    from rich.markup import escape
 
     from fhirdr.cli.output import render
+    from fhirdr.report.table import Column, FittedTable
     from fhirdr.sim.lifecycle import region_health
     from fhirdr.sim.transport import open_world
 
@@ -148,14 +149,12 @@ def show(ctx: typer.Context) -> None:
         "faults": store.faults(),
     }
 
-    def table(doc: dict) -> Table:
+    def table(doc: dict) -> FittedTable:
         down = ", ".join(doc["regions_down"]) or "none"
-        grid = Table(title=f"simulated Azure — clock {doc['clock']} — regions down: {down}", title_justify="left")
-        for column in ("type", "name", "location", "state"):
-            grid.add_column(column)
-        for row in doc["resources"]:
-            grid.add_row(row["type"], row["name"], row["location"], row["state"])
-        return grid
+        title = f"simulated Azure — clock {doc['clock']} — regions down: {down}"
+        columns = [Column("name"), Column("type"), Column("location"), Column("state")]
+        rows = [[escape(str(r[c.header] or "")) for c in columns] for r in doc["resources"]]
+        return FittedTable(title, columns, rows)
 
     render(settings.terminal, document, settings.output, settings.query, table)
 
