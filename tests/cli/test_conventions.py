@@ -8,7 +8,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from fhirdr.cli.app import app, hoist_global_options
+from fhirdr.cli.app import app
 from fhirdr.sim import lifecycle
 from fhirdr.sim.timeline import advance
 from tests.conftest import make_world
@@ -69,6 +69,8 @@ def test_an_option_value_that_looks_like_a_global_option_stays_a_value(world, cl
 
 def test_a_command_option_of_the_same_name_wins_over_the_global_one():
     """A command that defines -n itself gets it; the global -o after it is still moved ahead."""
+    from fhirdr.cli.app import hoist_global_options
+
     demo = typer.Typer()
 
     @demo.callback()
@@ -185,3 +187,69 @@ def test_json_after_the_command_is_the_same_document_as_before_it(world, cli):
     before = cli("--sim", "-o", "json", "configure-private-link").json()
     after = cli("configure-private-link", "--sim", "-o", "json").json()
     assert json.dumps(before, sort_keys=True) == json.dumps(after, sort_keys=True)
+
+
+def table_rows(stdout: str) -> dict[str, list[str]]:
+    """The cells of a boxed table's first line per row, by the row's first cell."""
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in stdout.splitlines() if line.startswith("│")]
+    return {row[0]: row for row in rows if row[0]}
+
+
+def test_plan_tables_show_the_step_ids_and_status_words_of_the_json(world, cli):
+    document = cli("--sim", "-o", "json", "configure-private-link").json()
+    rows = table_rows(cli("--sim", "configure-private-link").stdout)
+    assert {step["id"]: step["status"] for step in document["steps"]} == {
+        step_id: next(cell for cell in row if cell in ("in-sync", "changes", "instruction"))
+        for step_id, row in rows.items()
+    }
+
+
+def test_a_column_with_one_value_is_said_once(isolated, cli):
+    make_world(isolated, cmk=True)
+    out = cli("--sim", "check-cmk").stdout
+    title, header = out.splitlines()[0], out.splitlines()[2]
+    assert "(section: CMK)" in title and "section" not in header
+    assert "cmk.configured" in table_rows(out)
+    plan = cli("--sim", "configure-private-link").stdout
+    owners = {row[1] for row in table_rows(plan).values()}
+    assert owners == {"", "customer"}  # fhirdr is the usual owner; only someone else's step says so
+
+
+def test_tables_at_80_columns_keep_ids_and_names_whole(world, cli):
+    assert cli("--sim", "configure-private-link", "--apply", "--yes").exit_code == 0
+    run_id = cli("runs", "-o", "json").json()[0]["run_id"]
+    for args, names in (
+        (["--sim", "configure-private-link"], ["private-link.peer-secondary-to-primary", "fhir-vnet-westcentralus"]),
+        (["runs"], [run_id, "private-link"]),
+        (
+            ["sim", "show"],
+            ["Microsoft.Network/privateDnsZones/virtualNetworkLinks", "Microsoft.HealthcareApis/services"],
+        ),
+    ):
+        code, out = at_80_columns(*args)
+        assert code == 0, out
+        assert max(len(line) for line in out.splitlines()) <= 80, out
+        words = out.split()
+        for name in names:
+            assert name in words or any(word.startswith(name) for word in words), (name, out)
+        assert "…" not in out
+
+
+def test_piped_output_wraps_to_120_columns(world, isolated):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    result = subprocess.run(
+        [sys.executable, "-m", "fhirdr", "--sim", "configure-private-link"],
+        cwd=isolated,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    widths = [len(line) for line in result.stdout.splitlines()]
+    assert 100 < max(widths) <= 120, result.stdout
