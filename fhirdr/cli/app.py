@@ -72,7 +72,10 @@ def hoist_global_options(root: Any, args: list[str]) -> list[str]:
             break
         if not token.startswith("-") or token == "-":
             subcommands = getattr(command, "commands", None)
-            command = subcommands.get(token) if subcommands is not None else command
+            if subcommands is not None and token not in subcommands:  # click names the unknown command
+                rest.extend(args[index - 1 :])
+                break
+            command = subcommands[token] if subcommands is not None else command
             rest.append(token)
             continue
         own = _option_names(command)
@@ -87,7 +90,7 @@ def hoist_global_options(root: Any, args: list[str]) -> list[str]:
             index += 1
         if command is root:
             before.extend(taken)
-        elif name in own or name not in global_names:
+        elif name in own:
             rest.extend(taken)
         else:
             hoisted.extend(taken)

@@ -65,6 +65,8 @@ def test_an_option_value_that_looks_like_a_global_option_stays_a_value(world, cl
     assert result.exit_code == 0, result.output
     faults = cli("sim", "fault", "list", "-o", "json").json()
     assert [f["pattern"] for f in faults] == ["-ojson"]
+    typo = cli("stauts", "-o", "json")
+    assert typo.exit_code == 2 and "No such command 'stauts'" in typo.stderr
 
 
 def test_a_command_option_of_the_same_name_wins_over_the_global_one():
