@@ -60,7 +60,7 @@ def build_test_plan(target: Target) -> dict[str, Any]:
             "support" if managed else "fhirdr",
             "Fail back",
             "Move the data back to the primary region once replication has caught up.",
-            "fhirdr failback",
+            "fhirdr failback --apply",
         ),
         (
             "customer",

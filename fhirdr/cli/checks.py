@@ -55,7 +55,10 @@ def check_cmk(
     ),
     resume: str | None = RESUME,
 ) -> None:
-    """The customer-managed key: vault, recovery options, network rules, key, Cosmos DB access, cross-tenant id."""
+    """Check the customer-managed key setup for DR.
+
+    Vault, recovery options, network rules, key, Cosmos DB access, cross-tenant id.
+    """
     settings: Settings = ctx.obj
 
     def confirm_irreversible(outcome: Any, options: dict[str, Any]) -> None:
@@ -80,12 +83,18 @@ def check_cmk(
 
 
 def check_export(ctx: typer.Context, apply: bool = APPLY, yes: bool = YES, resume: str | None = RESUME) -> None:
-    """$export: storage account, managed identity and role, network rules, redundancy."""
+    """Check the $export setup for DR.
+
+    Storage account, managed identity and role, network rules, redundancy.
+    """
     _run(ctx, "export", "check-export", apply, yes, resume)
 
 
 def check_iomt(ctx: typer.Context) -> None:
-    """IoMT connectors and connections, with the DR caveat and what to recreate after a failover."""
+    """Check IoMT connectors and what a failover breaks.
+
+    Connectors and connections, with the DR caveat and what to recreate after a failover.
+    """
     _run(ctx, "iomt", "check-iomt", False, False, None)
 
 

@@ -31,7 +31,10 @@ def drill(
     max_lag: float = typer.Option(60.0, "--max-lag", min=0, help="Failback gate: largest replication lag (s)."),
     resume: str | None = typer.Option(None, "--resume", metavar="RUN_ID", help="Continue an interrupted drill."),
 ) -> None:
-    """Canaries through a disruption, failover, recovery and failback; a verdict against RPO and RTO."""
+    """Run a DR drill and measure RPO and RTO.
+
+    Canaries through a disruption, failover, recovery and failback; a verdict against RPO and RTO.
+    """
     from fhirdr.cli.output import render
     from fhirdr.cli.progress import Progress
     from fhirdr.drill import Drill, DrillSettings, DrillState, ManualFailover

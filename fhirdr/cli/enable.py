@@ -25,15 +25,23 @@ def enable(
     ticket_draft: Path | None = typer.Option(
         None, "--ticket-draft", help="Write the support ticket to this file instead of filing it (managed targets)."
     ),
-    contact_first_name: str | None = typer.Option(None, "--contact-first-name"),
-    contact_last_name: str | None = typer.Option(None, "--contact-last-name"),
-    contact_email: str | None = typer.Option(None, "--contact-email"),
-    contact_country: str | None = typer.Option(None, "--contact-country", help="ISO 3166 alpha-3, e.g. USA."),
-    contact_timezone: str | None = typer.Option(None, "--contact-timezone"),
-    contact_language: str | None = typer.Option(None, "--contact-language", help="e.g. en-US."),
+    contact_first_name: str | None = typer.Option(
+        None, "--contact-first-name", help="Support ticket contact: first name (managed targets)."
+    ),
+    contact_last_name: str | None = typer.Option(None, "--contact-last-name", help="Contact: last name."),
+    contact_email: str | None = typer.Option(None, "--contact-email", help="Contact: email address."),
+    contact_country: str | None = typer.Option(None, "--contact-country", help="Contact: ISO 3166 alpha-3, e.g. USA."),
+    contact_timezone: str | None = typer.Option(
+        None, "--contact-timezone", help="Contact: time zone, e.g. Pacific Standard Time."
+    ),
+    contact_language: str | None = typer.Option(None, "--contact-language", help="Contact: language, e.g. en-US."),
     resume: str | None = typer.Option(None, "--resume", metavar="RUN_ID", help="Continue an earlier apply run."),
 ) -> None:
-    """Request DR: a support ticket (managed) or Cosmos DB region + Traffic Manager endpoint (self-hosted)."""
+    """Turn DR on for the target.
+
+    A support ticket (managed), a Cosmos DB region and Traffic Manager endpoint (self-hosted), or a matching
+    standby (ahds).
+    """
     from fhirdr.cli.runbook_command import RunRequest, run_runbook
     from fhirdr.durations import parse_duration
     from fhirdr.errors import TargetError

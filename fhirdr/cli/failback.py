@@ -9,8 +9,11 @@ from fhirdr.cli.settings import Settings
 
 def failback(
     ctx: typer.Context,
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show the gates and the plan; change nothing."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask the operator to type the service name."),
+    apply: bool = typer.Option(False, "--apply", help="Act: take the lease and move the data (asks first)."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show the gates and the plan; change nothing (the default without --apply)."
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="With --apply: do not ask to type the service name."),
     max_lag: float = typer.Option(
         60.0,
         "--max-lag",
@@ -23,13 +26,18 @@ def failback(
     timeout: str = typer.Option("4h", "--timeout", help="How long --wait polls, e.g. 90m or 4h."),
     resume: str | None = typer.Option(None, "--resume", metavar="RUN_ID", help="Continue an earlier failback run."),
 ) -> None:
-    """Fail the data back after the affected region recovered: gates, lease, move, verify."""
+    """Fail the data back to the recovered region.
+
+    Plans by default; with --apply: gates, lease, move, verify.
+    """
     from fhirdr.cli.runbook_command import RunRequest, run_runbook
     from fhirdr.durations import parse_duration
     from fhirdr.errors import BadInputError
     from fhirdr.kinds import kind_of
 
     settings: Settings = ctx.obj
+    if apply and dry_run:
+        raise BadInputError("--apply and --dry-run contradict each other", hint="--dry-run is the default; drop one")
     target = settings.load_target()
     if not target.primary_region:
         raise BadInputError("the target has no primary_region: the region to fail back to")
@@ -43,13 +51,12 @@ def failback(
         kind_of(target).failback_runbook,
         "failback",
         target,
-        apply=not dry_run,
+        apply=apply,
         yes=yes,
         resume=resume,
         options=options,
         wait_timeout=parse_duration(timeout) if wait else None,
         confirm_by_typing=target.service,
-        apply_hint="run without --dry-run to make them",
     )
     raise typer.Exit(run_runbook(settings, request))
 

@@ -24,7 +24,10 @@ def init(
         None, "--workspace", help="The AHDS workspace the FHIR service -n is in (needs --kind ahds)."
     ),
 ) -> None:
-    """Write the target file from what is deployed; re-running keeps what you wrote by hand."""
+    """Write the target file from what is deployed.
+
+    Re-running keeps what you wrote by hand.
+    """
     from fhirdr.azure.session import AzureSession
     from fhirdr.errors import TargetError
     from fhirdr.kinds import kind_of

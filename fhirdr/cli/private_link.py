@@ -16,7 +16,10 @@ def configure_private_link(
     resume: str | None = typer.Option(None, "--resume", metavar="RUN_ID", help="Continue an earlier apply run."),
     runbook: Path | None = typer.Option(None, "--runbook", help="Use this runbook file instead of the shipped one."),
 ) -> None:
-    """Check the Private Link setup for DR: endpoint, secondary VNet, peerings, DNS zone links."""
+    """Check and fix the Private Link setup for DR.
+
+    Endpoint, secondary VNet, peerings, DNS zone links.
+    """
     from fhirdr.cli.runbook_command import RunRequest, run_runbook
 
     settings: Settings = ctx.obj

@@ -10,7 +10,7 @@ from fhirdr.cli.settings import Settings
 from fhirdr.errors import BadInputError
 
 sim_app = typer.Typer(
-    help="Drive the simulated Azure (its state file: $FHIRDR_SIM or the state directory).", no_args_is_help=True
+    help="Drive the simulated Azure.\n\nIts state file: $FHIRDR_SIM or the state directory.", no_args_is_help=True
 )
 fault_app = typer.Typer(
     help="Fault rules: throttling, 5xx, dropped connections, failed async operations.", no_args_is_help=True
@@ -166,9 +166,10 @@ def show(ctx: typer.Context) -> None:
     """The resources of the simulated world, its clock and its fault rules."""
     from datetime import datetime, timezone
 
-    from rich.table import Table
+    from rich.markup import escape
 
     from fhirdr.cli.output import render
+    from fhirdr.report.table import Column, FittedTable
     from fhirdr.sim.lifecycle import region_health
     from fhirdr.sim.transport import open_world
 
@@ -197,14 +198,12 @@ def show(ctx: typer.Context) -> None:
         "faults": store.faults(),
     }
 
-    def table(doc: dict) -> Table:
+    def table(doc: dict) -> FittedTable:
         down = ", ".join(doc["regions_down"]) or "none"
-        grid = Table(title=f"simulated Azure — clock {doc['clock']} — regions down: {down}", title_justify="left")
-        for column in ("type", "name", "location", "state"):
-            grid.add_column(column)
-        for row in doc["resources"]:
-            grid.add_row(row["type"], row["name"], row["location"], row["state"])
-        return grid
+        title = f"simulated Azure — clock {doc['clock']} — regions down: {down}"
+        columns = [Column("name"), Column("type"), Column("location"), Column("state")]
+        rows = [[escape(str(r[c.header] or "")) for c in columns] for r in doc["resources"]]
+        return FittedTable(title, columns, rows)
 
     render(settings.terminal, document, settings.output, settings.query, table)
 

@@ -11,7 +11,10 @@ from fhirdr.errors import EXIT_CHECK_FAILED, EXIT_OK
 
 
 def status(ctx: typer.Context) -> None:
-    """Service, regions, DR state, replication lag against the RPO, compute vs data region, tickets, readiness."""
+    """Show the DR state of the service on one screen.
+
+    Service, regions, DR state, replication lag against the RPO, compute vs data region, tickets, readiness.
+    """
     from fhirdr.cli.output import render
     from fhirdr.status import read_status
     from fhirdr.steps.base import Context

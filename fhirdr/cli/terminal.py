@@ -9,7 +9,19 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-PIPED_WIDTH = 160
+# Piped output (files, CI logs, `| less`) wraps to the terminal the user sits at, else to this.
+PIPED_WIDTH = 120
+
+
+def _terminal_width() -> int | None:
+    """The width of the terminal behind stderr or stdin, when one of them still is a terminal."""
+    for stream in (sys.stderr, sys.stdin):
+        try:
+            if stream is not None and stream.isatty():
+                return os.get_terminal_size(stream.fileno()).columns
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 class Terminal:
@@ -20,8 +32,7 @@ class Terminal:
         self.err = Console(file=sys.stderr, highlight=False, soft_wrap=True)
         for console in (self.out, self.err):
             if not console.is_terminal and "COLUMNS" not in os.environ:
-                # Piped tables go to files and CI logs: do not squeeze them into 80 columns.
-                console.width = PIPED_WIDTH
+                console.width = _terminal_width() or PIPED_WIDTH
 
     def display_error(self, message: str, hint: str | None = None) -> None:
         self.err.print(f"[bold red]error:[/] {escape(message)}")

@@ -13,7 +13,10 @@ def test_plan(
     ctx: typer.Context,
     out: Path | None = typer.Option(None, "--out", help="Write the plan to this file instead of stdout."),
 ) -> None:
-    """Scope, steps with owners, the ticket's content, success criteria, what to record, failback, cost."""
+    """Write the DR test plan for this target.
+
+    Scope, steps with owners, the ticket's content, success criteria, what to record, failback, cost.
+    """
     from fhirdr.cli.output import OutputFormat, render
     from fhirdr.report.testplan import markdown
     from fhirdr.testplan import build_test_plan

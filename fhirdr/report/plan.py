@@ -4,24 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
+from rich.markup import escape
 
+from fhirdr.report.table import Column, FittedTable
 from fhirdr.runbook.model import Runbook
 from fhirdr.runbook.runner import RunOutcome
 
-STATUS_LABELS = {
-    "in-sync": ("ok", "green"),
-    "changes": ("to do", "yellow"),
-    "blocked": ("needs a person", "red"),
-    "refused": ("refused", "red"),
-    "waiting": ("waiting", "cyan"),
-    "warning": ("warning", "yellow"),
-    "instruction": ("instruction", "cyan"),
-    "applied": ("changed", "green"),
-    "failed": ("failed", "red"),
-    "skipped": ("skipped", "dim"),
-    "not-run": ("not run", "dim"),
+# The table shows the JSON's own status words, so a table and a script name a step's state alike.
+STATUS_COLOURS = {
+    "in-sync": "green",
+    "changes": "yellow",
+    "blocked": "red",
+    "refused": "red",
+    "waiting": "cyan",
+    "warning": "yellow",
+    "instruction": "cyan",
+    "applied": "green",
+    "failed": "red",
+    "skipped": "dim",
+    "not-run": "dim",
 }
+FINDING_COLOURS = {"ok": "green", "warning": "yellow", "fail": "red", "info": "cyan"}
 
 
 def plan_document(
@@ -63,40 +66,42 @@ def _findings(step: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def findings_table(document: dict[str, Any]) -> Table:
-    colours = {"ok": "green", "warning": "yellow", "fail": "red", "info": "cyan"}
-    table = Table(title=f"{document['title']} — {document['service']}", title_justify="left")
-    for column in ("check", "status", "observed", "what to do", "section"):
-        table.add_column(column, overflow="fold", no_wrap=column in ("check", "status"))
-    prefix = f"{document['runbook']}."
-    for item in document["findings"]:
-        name = item["check"][len(prefix) :] if item["check"].startswith(prefix) else item["check"]
-        colour = colours.get(item["status"], "white")
-        table.add_row(
-            name,
-            f"[{colour}]{item['status']}[/]",
-            item["observed"] if item["status"] != "info" else "",
-            item["action"],
-            item["section"],
-        )
-    return table
+def findings_table(document: dict[str, Any]) -> FittedTable:
+    """A check's findings, with the step ids the JSON and the journal use."""
+    columns = [Column("check"), Column("status"), Column("observed", text=True), Column("what to do", text=True)]
+    columns.append(Column("section", text=True))
+    rows = [
+        [
+            escape(item["check"]),
+            f"[{FINDING_COLOURS.get(item['status'], 'white')}]{item['status']}[/]",
+            escape(item["observed"] if item["status"] != "info" else ""),
+            escape(item["action"]),
+            escape(item["section"]),
+        ]
+        for item in document["findings"]
+    ]
+    return FittedTable(f"{document['title']} — {document['service']}", columns, rows)
 
 
-def plan_table(document: dict[str, Any]) -> Table:
-    table = Table(title=f"{document['title']} — {document['service']}", title_justify="left", expand=False)
-    table.add_column("step", no_wrap=True)
-    table.add_column("owner", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("observed", ratio=1, overflow="fold")
-    table.add_column("needed / done", ratio=1, overflow="fold")
-    prefix = f"{document['runbook']}."
+def plan_table(document: dict[str, Any]) -> FittedTable:
+    """Each step with the id and the status word of the JSON document: in-sync, changes, applied, ..."""
+    columns = [Column("step"), Column("owner", usual="fhirdr"), Column("status")]
+    columns += [Column("observed", text=True), Column("needed / done", text=True)]
+    rows = []
     for step in document["steps"]:
-        label, colour = STATUS_LABELS.get(step["status"], (step["status"], "white"))
         observed, needed = step["observed"], "\n".join(c["summary"] for c in step["changes"])
         if step["status"] == "instruction":
             observed, needed = "", observed
         if step.get("error"):
             needed = (needed + "\n" if needed else "") + step["error"]
-        name = step["id"][len(prefix) :] if step["id"].startswith(prefix) else step["id"]
-        table.add_row(name, step["owner"], f"[{colour}]{label}[/]", observed, needed)
-    return table
+        colour = STATUS_COLOURS.get(step["status"], "white")
+        rows.append(
+            [
+                escape(step["id"]),
+                escape(step["owner"]),
+                f"[{colour}]{step['status']}[/]",
+                escape(observed),
+                escape(needed),
+            ]
+        )
+    return FittedTable(f"{document['title']} — {document['service']}", columns, rows)

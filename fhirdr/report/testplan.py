@@ -49,7 +49,8 @@ def markdown(plan: dict[str, Any]) -> str:
         "## Failback",
         "",
         "Once the primary region is healthy and replication has caught up: "
-        "`fhirdr failback` (gates, one engineer at a time, journaled).",
+        "`fhirdr failback` shows the gates and the plan; `fhirdr failback --apply` acts "
+        "(one engineer at a time, journaled).",
         "",
         "## Feedback",
         "",

@@ -83,13 +83,13 @@ def test_recovery_leaves_compute_and_data_apart_until_failback(failed_over, cli)
     assert status["last_failover"]["by"] == "Azure Cosmos DB service-managed failover"
     assert client.metadata().headers["x-ms-region"] == "westus2"
 
-    refused = cli("--sim", "failback", "--yes")
+    refused = cli("--sim", "failback", "--apply", "--yes")
     assert refused.exit_code == 4, refused.output
     assert "replication-caught-up: replication into westus2 is" in refused.stderr
     assert "limit 60 s" in refused.stderr
 
     assert cli("sim", "advance", "1h").exit_code == 0
-    done = cli("--sim", "failback", "--yes")
+    done = cli("--sim", "failback", "--apply", "--yes")
     assert done.exit_code == 0, done.output
     status = cli("--sim", "-o", "json", "status").json()
     assert (status["compute_region"], status["data_region"]) == ("westus2", "westus2")
@@ -100,7 +100,7 @@ def test_recovery_leaves_compute_and_data_apart_until_failback(failed_over, cli)
     assert client.metadata().headers["x-ms-data-region"] == "westus2"
 
     snapshot = world.snapshot()
-    again = cli("--sim", "-o", "json", "failback", "--yes")
+    again = cli("--sim", "-o", "json", "failback", "--apply", "--yes")
     assert again.exit_code == 0, again.output
     assert {s["status"] for s in again.json()["steps"]} == {"in-sync"}
     assert world.snapshot() == snapshot
@@ -110,7 +110,7 @@ def test_failback_refuses_while_the_region_is_down(failed_over, cli):
     world, _, _, _ = failed_over
     advance(world.store, 10 * 60)
     before = world.snapshot()
-    result = cli("--sim", "failback", "--yes")
+    result = cli("--sim", "failback", "--apply", "--yes")
     assert result.exit_code == 4, result.output
     assert "region-healthy: westus2 is not healthy" in result.stderr
     assert "compute endpoint Degraded" in result.stderr
@@ -125,7 +125,7 @@ def test_failback_refuses_when_another_failback_holds_the_lease(failed_over, cli
     account = lease_holder(world)
     account.body["tags"] = {LEASE: "run=20261127T080000Z-aaaaaa;by=alex;at=2026-11-27T08:00:00+00:00"}
     world.store.put(account.id, account.type, account.id.split("/providers/")[0], account.body)
-    result = cli("--sim", "failback", "--yes")
+    result = cli("--sim", "failback", "--apply", "--yes")
     assert result.exit_code == 4, result.output
     assert "lease held by alex (run 20261127T080000Z-aaaaaa) since 2026-11-27T08:00:00+00:00" in result.stderr
 
@@ -135,7 +135,9 @@ def test_force_overrides_a_gate_and_the_journal_records_who_and_why(failed_over,
     advance(world.store, 10 * 60)
     write(world, client, "during", 12, 100)
     lifecycle.recover(world.store, "westus2")
-    result = cli("--sim", "-o", "json", "failback", "--yes", "--force", "--reason", "bridge call approved lag")
+    result = cli(
+        "--sim", "-o", "json", "failback", "--apply", "--yes", "--force", "--reason", "bridge call approved lag"
+    )
     assert result.exit_code == 0, result.output
     run_id = result.json()["run_id"]
     events = read_journal(run_id)
@@ -152,13 +154,13 @@ def test_a_crash_in_the_middle_resumes_without_repeating_completed_changes(faile
     lifecycle.recover(world.store, "westus2")
     advance(world.store, 3600)
     world.store.add_fault("POST", "*/failoverPriorityChange", "500", 50, 0)
-    crashed = cli("--sim", "failback", "--yes")
+    crashed = cli("--sim", "failback", "--apply", "--yes")
     assert crashed.exit_code == 3, crashed.output
     run_id = crashed.stderr.split("--resume ")[1].split()[0]
     assert f"run={run_id}" in lease_holder(world).body["tags"][LEASE]  # the run still holds its lease
 
     world.store.clear_faults()
-    other = cli("--sim", "failback", "--yes")
+    other = cli("--sim", "failback", "--apply", "--yes")
     assert other.exit_code == 4, other.output  # a new run must not barge in
 
     resumed = cli("--sim", "failback", "--yes", "--resume", run_id)
@@ -176,7 +178,7 @@ def test_two_failbacks_at_once_only_one_proceeds(failed_over, cli, isolated):
     lifecycle.recover(world.store, "westus2")
     advance(world.store, 3600)
     env = {**os.environ, "FHIRDR_SIM_LATENCY_MS": "40", "NO_COLOR": "1"}
-    command = [sys.executable, "-m", "fhirdr", "--sim", "-o", "json", "failback", "--yes"]
+    command = [sys.executable, "-m", "fhirdr", "--sim", "-o", "json", "failback", "--apply", "--yes"]
     runs = [
         subprocess.Popen(command, cwd=isolated, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(2)
@@ -205,7 +207,7 @@ def test_failback_without_yes_and_without_a_terminal_changes_nothing(failed_over
     lifecycle.recover(world.store, "westus2")
     advance(world.store, 3600)
     before = world.snapshot()
-    result = cli("--sim", "failback")
+    result = cli("--sim", "failback", "--apply")
     assert result.exit_code == 4, result.output
     assert world.snapshot() == before
 
@@ -221,7 +223,7 @@ def test_managed_lifecycle_and_failback_through_support(isolated, cli):
     during = write(world, client, "during", 5, 10)
     lifecycle.recover(world.store, "westus2")
 
-    first = cli("--sim", "failback", "--yes")
+    first = cli("--sim", "failback", "--apply", "--yes")
     assert first.exit_code == 0, first.output
     assert "waiting for support to work ticket" in first.stderr
     run_id = first.stderr.split("--resume ")[1].split()[0]

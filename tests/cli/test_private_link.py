@@ -14,8 +14,8 @@ def test_check_reports_what_is_missing_and_exits_1(world, cli):
     assert result.exit_code == 1, result.output
     rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.startswith("│")}
     for missing in ("secondary-vnet", "peer-primary-to-secondary", "peer-secondary-to-primary", "link-secondary-vnet"):
-        assert "to do" in rows[missing]
-    assert " ok " in rows["private-endpoint"]
+        assert " changes " in rows[f"private-link.{missing}"]
+    assert " in-sync " in rows["private-link.private-endpoint"]
     assert "create VNet fhir-vnet-westcentralus (10.20.0.0/16) in westcentralus" in result.stdout
     assert "run again with --apply" in result.stderr
 
