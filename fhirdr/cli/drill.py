@@ -30,6 +30,9 @@ def drill(
     steady: str = typer.Option("15m", "--steady", help="Steady state before and after."),
     failed_over: str = typer.Option("75m", "--failed-over", help="How long to keep writing while failed over."),
     max_lag: float = typer.Option(60.0, "--max-lag", min=0, help="Failback gate: largest replication lag (s)."),
+    failback_wait: str = typer.Option(
+        "3h", "--failback-wait", help="How long to wait for the failback gates to open before the drill fails."
+    ),
     resume: str | None = typer.Option(None, "--resume", metavar="RUN_ID", help="Continue an interrupted drill."),
 ) -> None:
     """Canaries through a disruption, failover, recovery and failback; a verdict against RPO and RTO."""
@@ -52,6 +55,7 @@ def drill(
         "steady": steady,
         "failed_over": failed_over,
         "max_lag": max_lag,
+        "failback_wait": failback_wait,
     }
     run_id = resume or new_run_id()
     state, attempt, saved = DrillState(), 1, {}
@@ -85,6 +89,7 @@ def drill(
         parse_duration(given["steady"]),
         parse_duration(given["failed_over"]),
         float(given["max_lag"]),
+        parse_duration(given["failback_wait"]),
     )
     drill_settings.check()
     session = settings.azure(target)
@@ -189,11 +194,10 @@ def _resumed_options(
     ctx: typer.Context, given: dict[str, Any], saved: dict[str, Any], terminal: Any
 ) -> dict[str, Any]:
     """The run's own options, except those given again on this command line (they win, and we say so)."""
-    from click.core import ParameterSource
-
     options, overridden = {}, []
     for name, value in given.items():
-        explicit = ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+        # By name: typer and click each have a ParameterSource enum, and which one a context uses varies.
+        explicit = getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"
         if explicit or name not in saved:
             options[name] = value
             if explicit and name in saved and saved[name] != value:
