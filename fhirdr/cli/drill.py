@@ -190,9 +190,7 @@ def drill(
     raise typer.Exit(EXIT_CHECK_FAILED)
 
 
-def _resumed_options(
-    ctx: typer.Context, given: dict[str, Any], saved: dict[str, Any], terminal: Any
-) -> dict[str, Any]:
+def _resumed_options(ctx: typer.Context, given: dict[str, Any], saved: dict[str, Any], terminal: Any) -> dict[str, Any]:
     """The run's own options, except those given again on this command line (they win, and we say so)."""
     options, overridden = {}, []
     for name, value in given.items():
