@@ -58,8 +58,9 @@ class ManualFailover:
         return ["nothing to recover: the primary region never went down"]
 
 
-def steady_state_problems(ctx: Context, status: dict[str, Any]) -> list[str]:
-    """What keeps the target from the steady state a drill must start from ([] when it is there).
+def steady_state_problems(ctx: Context, status: dict[str, Any]) -> list[tuple[str, str]]:
+    """What keeps the target from the steady state a drill must start from ([] when it is there), each with
+    what brings it back: "failback" (data or compute away from the primary) or "recovery" (a region is down).
 
     Read from `fhirdr status`'s document, plus a FHIR probe: a drill that starts failed over, split or with
     replication unknown would measure the state it found, not a failover."""
@@ -68,22 +69,31 @@ def steady_state_problems(ctx: Context, status: dict[str, Any]) -> list[str]:
     problems = []
     if status["data_region"] != primary:
         problems.append(
-            f"the data is in {status['data_region']}, not in the primary {primary} (a failover moved the write region)"
+            (
+                f"the data is in {status['data_region']}, not in the primary {primary} (a failover moved the "
+                "write region)",
+                "failback",
+            )
         )
     if status["compute_region"] != primary:
-        problems.append(f"compute serves from {status['compute_region']}, not from the primary {primary}")
+        problems.append((f"compute serves from {status['compute_region']}, not from the primary {primary}", "failback"))
     if status["split"]["active"] and not problems:
-        problems.append(f"compute ({status['compute_region']}) and data ({status['data_region']}) are apart")
+        problems.append(
+            (f"compute ({status['compute_region']}) and data ({status['data_region']}) are apart", "failback")
+        )
     replication = status["replication"]
     if replication["state"] in ("unknown", "initial-sync", "not-configured"):
         problems.append(
-            f"replication into {secondary} is not measured ({replication['state']}): is {secondary} down or "
-            "still catching up?"
+            (
+                f"replication into {secondary} is not measured ({replication['state']}): is {secondary} down or "
+                "still catching up?",
+                "recovery",
+            )
         )
     probe = FhirClient(ctx.azure, ctx.target.service, retry=False).metadata()
     if not probe.ok:
         detail = f"HTTP {probe.status}" if probe.status else (probe.body or {}).get("error", "no answer")
-        problems.append(f"the FHIR endpoint does not answer /metadata ({detail})")
+        problems.append((f"the FHIR endpoint does not answer /metadata ({detail})", "recovery"))
     return problems
 
 

@@ -106,10 +106,21 @@ def drill(
             raise CheckFailedError(f"DR is not on for {target.service} ({status['dr']['detail']})", hint=hint)
         problems = steady_state_problems(context, status)
         if problems:
+            remedies = []
+            if any(remedy == "recovery" for _, remedy in problems):
+                remedies.append(
+                    "wait until every region is back"
+                    + (" (`fhirdr sim recover REGION` in the simulated Azure)" if session.simulated else "")
+                )
+            if any(remedy == "failback" for _, remedy in problems):
+                remedies.append(
+                    f"`fhirdr{sim} failback` moves data and compute back to {target.primary_region} once both "
+                    "regions are up"
+                )
             raise SafetyGateError(
-                f"{target.service} is not in a steady state, so a drill would measure nothing: " + "; ".join(problems),
-                hint=f"get back first: `fhirdr{sim} failback` moves data and compute back to {target.primary_region} "
-                f"once both regions are up; `fhirdr{sim} status` shows where they are",
+                f"{target.service} is not in a steady state, so a drill would measure nothing: "
+                + "; ".join(text for text, _ in problems),
+                hint="get back first: " + ", then ".join(remedies) + f"; `fhirdr{sim} status` shows where things are",
             )
         if status["replication"]["state"] == "lagging":
             terminal.display_warning(

@@ -102,6 +102,19 @@ def test_a_drill_while_the_secondary_is_down_is_refused(isolated, cli):
     assert "replication into westcentralus is not measured" in refused.stderr
 
 
+def test_a_drill_during_an_outage_is_refused_and_says_to_wait_for_the_region(isolated, cli):
+    """Before the automatic failover the primary's endpoint answers 503 and Traffic Manager serves from the
+    secondary (MicrosoftDocs/azure-docs articles/healthcare-apis/azure-api-for-fhir/disaster-recovery.md,
+    "Automatic failover"): no drill until the region is back."""
+    make_world(isolated, kind="backing", dr_enabled=True)
+    assert cli("sim", "outage", "westus2").exit_code == 0
+    refused = cli("--sim", "drill")
+    assert refused.exit_code == 4, refused.output
+    assert "the FHIR endpoint does not answer /metadata (HTTP 503)" in refused.stderr
+    assert "wait until every region is back" in refused.stderr
+    assert _journals() == []
+
+
 # -- 2. a phase that cannot do its part fails the drill, with every report ----------------------------
 
 
