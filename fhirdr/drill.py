@@ -169,7 +169,13 @@ class DrillState:
             elif kind == "drill.measured":
                 state.phases.setdefault(event["phase"], {})[event["key"]] = event["value"]
             elif kind == "drill.verified":
-                fates = event.get("fates", {})
+                # Journals written before fates were kept name only the lost canaries.
+                lost = set(event.get("lost", []))
+                fallback = {
+                    str(c.n): "lost" if c.n in lost else ("survived" if c.acknowledged else "failed")
+                    for c in state.canaries
+                }
+                fates = event.get("fates") or fallback
                 for canary in state.canaries:
                     canary.fate = fates.get(str(canary.n), canary.fate)
             elif kind == "drill.phase-failed":
@@ -352,7 +358,7 @@ class Drill:
                     f"failback gates still refuse after waiting {self.settings.failback_wait_seconds / 60:g} min: "
                     + "; ".join(outcome.refusals),
                     hint=f"the data is still away from {self.ctx.target.primary_region}: fail back with "
-                    "`fhirdr failback` once its gates open",
+                    f"`fhirdr{' --sim' if self.ctx.azure.simulated else ''} failback` once its gates open",
                 )
             # The gates measure catch-up; keep the canaries going at their rate until the gates are asked again.
             ask_again = min(self.now() + GATE_POLL_SECONDS, deadline)
@@ -386,7 +392,7 @@ class Drill:
         deleted: set[str] = set()
         # Delete what a search finds, then search again: a server that pages its answers is emptied page by page.
         while True:
-            found = self.client.search("Basic", _tag=f"{CANARY_SYSTEM}|")
+            found = self.client.search("Basic", _tag=f"{CANARY_SYSTEM}|", _count="1000")
             entries = [e["resource"] for e in (found.body or {}).get("entry", [])] if found.ok else []
             fresh = [r for r in entries if r.get("id") and r["id"] not in deleted]
             if not fresh:
