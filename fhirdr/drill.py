@@ -9,13 +9,26 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from fhirdr.errors import AzureError, FhirdrError
+from fhirdr.errors import AzureError, BadInputError, FhirdrError
 from fhirdr.fhir.client import FhirResponse
 from fhirdr.kinds import kind_of
 from fhirdr.steps.base import Context, Reader
 from fhirdr.steps.fhir_server import fhir_client
 
 CANARY_SYSTEM = "https://fhirdr.dev/drill"
+
+# Below this many canaries a phase measures nothing: one write cannot show when loss started or ended.
+MIN_CANARIES_PER_PHASE = 3
+MIN_RATE_SECONDS = 1.0
+# How often the failback gates are asked again while they refuse (the failback runner polls as often).
+GATE_POLL_SECONDS = 300.0
+# The scenario in order; verify and cleanup run also after a phase failed, so nothing is left behind.
+SCENARIO = ("steady-before", "disruption", "failed-over", "recovery", "failback", "steady-after")
+CLOSING = ("verify", "cleanup")
+
+
+class DrillPhaseFailed(FhirdrError):
+    """A phase of the drill could not do its part (failback gates never opened): the drill fails, it is no stop."""
 
 
 class Disruption(Protocol):
@@ -47,6 +60,45 @@ class ManualFailover:
         return ["nothing to recover: the primary region never went down"]
 
 
+def steady_state_problems(ctx: Context, status: dict[str, Any]) -> list[tuple[str, str]]:
+    """What keeps the target from the steady state a drill must start from ([] when it is there), each with
+    what brings it back: "failback" (data or compute away from the primary) or "recovery" (a region is down).
+
+    Read from `fhirdr status`'s document, plus a FHIR probe: a drill that starts failed over, split or with
+    replication unknown would measure the state it found, not a failover."""
+    primary = status["primary_region"]
+    secondary = status.get("secondary_region")
+    problems = []
+    if status["data_region"] != primary:
+        problems.append(
+            (
+                f"the data is in {status['data_region']}, not in the primary {primary} (a failover moved the "
+                "write region)",
+                "failback",
+            )
+        )
+    if status["compute_region"] != primary:
+        problems.append((f"compute serves from {status['compute_region']}, not from the primary {primary}", "failback"))
+    if status["split"]["active"] and not problems:
+        problems.append(
+            (f"compute ({status['compute_region']}) and data ({status['data_region']}) are apart", "failback")
+        )
+    replication = status["replication"]
+    if replication["state"] in ("unknown", "initial-sync", "not-configured"):
+        problems.append(
+            (
+                f"replication into {secondary} is not measured ({replication['state']}): is {secondary} down or "
+                "still catching up?",
+                "recovery",
+            )
+        )
+    probe = fhir_client(ctx, retry=False).metadata()
+    if not probe.ok:
+        detail = f"HTTP {probe.status}" if probe.status else (probe.body or {}).get("error", "no answer")
+        problems.append((f"the FHIR endpoint does not answer /metadata ({detail})", "recovery"))
+    return problems
+
+
 @dataclass
 class Canary:
     n: int
@@ -70,6 +122,21 @@ class DrillSettings:
     max_lag_seconds: float = 60.0
     failback_wait_seconds: float = 3 * 3600.0
 
+    def check(self) -> None:
+        """Refuse settings under which the drill would run for ever or measure nothing."""
+        if self.rate_seconds < MIN_RATE_SECONDS:
+            raise BadInputError(
+                f"--rate {self.rate_seconds:g} s is too fast: one canary at least every {MIN_RATE_SECONDS:g} s",
+                hint="the default is 30s",
+            )
+        for option, seconds in (("--steady", self.steady_seconds), ("--failed-over", self.failed_over_seconds)):
+            if seconds / self.rate_seconds < MIN_CANARIES_PER_PHASE:
+                raise BadInputError(
+                    f"--rate {self.rate_seconds:g} s writes fewer than {MIN_CANARIES_PER_PHASE} canaries in the "
+                    f"{seconds:g} s of {option}: the phase would measure nothing",
+                    hint=f"use --rate {seconds / MIN_CANARIES_PER_PHASE:g}s or less, or a longer {option}",
+                )
+
 
 @dataclass
 class DrillState:
@@ -78,9 +145,15 @@ class DrillState:
     canaries: list[Canary] = field(default_factory=list)
     phases: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[dict[str, Any]] = field(default_factory=list)
+    failed: dict[str, Any] | None = None
 
     def done(self, phase: str) -> bool:
         return "ended" in self.phases.get(phase, {})
+
+    @property
+    def finished(self) -> bool:
+        """The drill ran to its end (cleanup done): there is nothing left to resume."""
+        return self.done(CLOSING[-1])
 
     @classmethod
     def from_events(cls, events: list[dict[str, Any]]) -> DrillState:
@@ -95,6 +168,21 @@ class DrillState:
                 state.phases.setdefault(event["phase"], {})["ended"] = event["at"]
             elif kind == "drill.note":
                 state.notes.append({"at": event["at"], "text": event["text"], "phase": event.get("phase")})
+            elif kind == "drill.measured":
+                state.phases.setdefault(event["phase"], {})[event["key"]] = event["value"]
+            elif kind == "drill.verified":
+                # Journals written before fates were kept name only the lost canaries.
+                lost = set(event.get("lost", []))
+                fallback = {
+                    str(c.n): "lost" if c.n in lost else ("survived" if c.acknowledged else "failed")
+                    for c in state.canaries
+                }
+                fates = event.get("fates") or fallback
+                for canary in state.canaries:
+                    canary.fate = fates.get(str(canary.n), canary.fate)
+            elif kind == "drill.phase-failed":
+                state.failed = {"phase": event["phase"], "error": event["error"], "at": event["at"]}
+                state.phases.setdefault(event["phase"], {})["failed"] = event["error"]
         return state
 
 
@@ -124,6 +212,11 @@ class Drill:
     def note(self, phase: str, text: str) -> None:
         self.state.notes.append({"at": self.now(), "text": text, "phase": phase})
         self.emit({"event": "drill.note", "phase": phase, "at": self.now(), "text": text})
+
+    def record(self, phase: str, key: str, value: Any) -> None:
+        """Keep a measurement in the state and in the journal, so a resumed drill reports the same figure."""
+        self.state.phases.setdefault(phase, {})[key] = value
+        self.emit({"event": "drill.measured", "phase": phase, "key": key, "value": value})
 
     def write_canary(self, phase: str) -> Canary:
         n = len(self.state.canaries) + 1
@@ -170,14 +263,29 @@ class Drill:
     # -- the phases --------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
-        self.phase("steady-before", self._steady_before)
-        self.phase("disruption", self._disrupt)
-        self.phase("failed-over", self._failed_over)
-        self.phase("recovery", self._recover)
-        self.phase("failback", self._failback)
-        self.phase("steady-after", lambda: self.write_for("steady-after", self.settings.steady_seconds))
-        self.phase("verify", self._verify)
-        self.phase("cleanup", self._cleanup)
+        actions: dict[str, Callable[[], None]] = {
+            "steady-before": self._steady_before,
+            "disruption": self._disrupt,
+            "failed-over": self._failed_over,
+            "recovery": self._recover,
+            "failback": self._failback,
+            "steady-after": lambda: self.write_for("steady-after", self.settings.steady_seconds),
+            "verify": self._verify,
+            "cleanup": self._cleanup,
+        }
+        for name in SCENARIO:
+            if self.state.failed is not None:
+                break
+            try:
+                self.phase(name, actions[name])
+            except DrillPhaseFailed as exc:
+                self.state.failed = {"phase": name, "error": exc.message, "at": self.now()}
+                self.state.phases[name]["failed"] = exc.message
+                self.emit({"event": "drill.phase-failed", "phase": name, "at": self.now(), "error": exc.message})
+                if exc.hint:
+                    self.note(name, exc.hint)
+        for name in CLOSING:
+            self.phase(name, actions[name])
         return self.result()
 
     def _steady_before(self) -> None:
@@ -211,7 +319,8 @@ class Drill:
                 self.note("failed-over", f"no successful write within {limit / 60:g} minutes")
                 return
             self.ctx.azure.sleep(self.settings.rate_seconds)
-        self.state.phases["failed-over"]["window_from"] = self.now()
+        if "window_from" not in self.state.phases["failed-over"]:
+            self.record("failed-over", "window_from", self.now())
         end = self.settings.failed_over_seconds
         while self.now() < started + end:
             self.write_canary("failed-over")
@@ -222,7 +331,7 @@ class Drill:
         if "notes" not in self.state.phases["recovery"]:
             for text in self.disruption.end():
                 self.note("recovery", text)
-            self.state.phases["recovery"]["notes"] = True
+            self.record("recovery", "notes", True)
         self.write_for("recovery", self.settings.steady_seconds)
 
     def _failback(self) -> None:
@@ -237,21 +346,32 @@ class Drill:
             ctx,
             [self.emit],
             wait_timeout=self.settings.failback_wait_seconds,
-            poll_interval=300,
+            poll_interval=GATE_POLL_SECONDS,
+            nested=True,
         )
-        deadline = self.now() + self.settings.failback_wait_seconds
+        # From the phase's start, so a resumed drill waits no longer in all than an uninterrupted one.
+        deadline = self.state.phases["failback"]["started"] + self.settings.failback_wait_seconds
         while True:
             outcome = runner.plan()
             if not outcome.refusals:
                 break
             if self.now() >= deadline:
-                raise FhirdrError("failback gates still refuse after waiting: " + "; ".join(outcome.refusals))
-            # The gates measure catch-up; keep the canaries going while replication catches up.
-            self.write_canary("failback")
-            self.ctx.azure.sleep(max(self.settings.rate_seconds, 60))
+                raise DrillPhaseFailed(
+                    f"failback gates still refuse after waiting {self.settings.failback_wait_seconds / 60:g} min: "
+                    + "; ".join(outcome.refusals),
+                    hint=f"the data is still away from {self.ctx.target.primary_region}: fail back with "
+                    f"`fhirdr{' --sim' if self.ctx.azure.simulated else ''} failback --apply` once its gates open",
+                )
+            # The gates measure catch-up; keep the canaries going at their rate until the gates are asked again.
+            ask_again = min(self.now() + GATE_POLL_SECONDS, deadline)
+            while self.now() < ask_again:
+                self.write_canary("failback")
+                self.ctx.azure.sleep(self.settings.rate_seconds)
         result = runner.apply()
         if result.status != "ok":
-            raise FhirdrError(f"failback did not complete ({result.status})")
+            failed = [r for r in result.results if r.status not in ("ok", "in-sync", "applied", "warning")]
+            where = f" at {failed[0].spec.id}: {failed[0].error or failed[0].observed}" if failed else ""
+            raise DrillPhaseFailed(f"failback did not complete ({result.status}){where}")
         self.note("failback", "data failed back; compute and data together again")
 
     def _verify(self) -> None:
@@ -263,19 +383,37 @@ class Drill:
             response = self.client.read("Basic", canary.id or "")
             canary.fate = "survived" if response.status == 200 else "lost"
         lost = [c.n for c in self.state.canaries if c.fate == "lost"]
-        self.emit({"event": "drill.verified", "at": self.now(), "lost": lost})
+        fates = {str(c.n): c.fate for c in self.state.canaries}
+        self.emit({"event": "drill.verified", "at": self.now(), "lost": lost, "fates": fates})
         self.state.phases["verify"]["lost"] = lost
 
     def _cleanup(self) -> None:
-        """Delete every canary of this run, found by its tag: also one whose acknowledgement an interruption lost."""
-        tag = f"{CANARY_SYSTEM}|{self.run_id}"
-        found = self.client.search("Basic", _tag=tag)
-        ids = {e["resource"]["id"] for e in (found.body or {}).get("entry", [])} if found.ok else set()
-        ids |= {c.id for c in self.state.canaries if c.acknowledged and c.fate != "lost" and c.id}
-        for rid in sorted(ids):
-            self.client.delete("Basic", rid)
-        left = self.client.count("Basic", tag=tag)
-        self.state.phases["cleanup"]["left"] = left
+        """Delete every drill canary, found by its tag: this run's (also one whose acknowledgement an interruption
+        lost) and those an earlier drill left behind when it was killed."""
+        earlier: dict[str, int] = {}
+        deleted: set[str] = set()
+        # Delete what a search finds, then search again: a server that pages its answers is emptied page by page.
+        while True:
+            found = self.client.search("Basic", _tag=f"{CANARY_SYSTEM}|", _count="1000")
+            entries = [e["resource"] for e in (found.body or {}).get("entry", [])] if found.ok else []
+            fresh = [r for r in entries if r.get("id") and r["id"] not in deleted]
+            if not fresh:
+                break
+            for resource in fresh:
+                run = _canary_run(resource)
+                if run != self.run_id:
+                    earlier[run] = earlier.get(run, 0) + 1
+                self.client.delete("Basic", resource["id"])
+                deleted.add(resource["id"])
+        for canary in self.state.canaries:
+            if canary.acknowledged and canary.fate != "lost" and canary.id and canary.id not in deleted:
+                self.client.delete("Basic", canary.id)
+        if earlier and "earlier" not in self.state.phases["cleanup"]:
+            self.record("cleanup", "earlier", earlier)
+            runs = ", ".join(sorted(earlier))
+            self.note("cleanup", f"removed {sum(earlier.values())} canaries left by earlier drills (run {runs})")
+        left = self.client.count("Basic", tag=f"{CANARY_SYSTEM}|")
+        self.record("cleanup", "left", left)
         self.emit({"event": "drill.cleanup", "at": self.now(), "left": left})
 
     # -- the result --------------------------------------------------------------------------
@@ -294,16 +432,28 @@ class Drill:
         first_failure = failures[0].at if failures else None
         back = next((c.at for c in canaries if c.phase == "failed-over" and c.acknowledged), None)
         rto = (back - first_failure) if first_failure is not None and back is not None else (0.0 if back else None)
-        rpo = (outage_at - min(c.at for c in lost_at_failover)) if lost_at_failover and outage_at else 0.0
+        rpo, rpo_below, rpo_upper = _rpo(canaries, lost_at_failover, outage_at)
         left = phases.get("cleanup", {}).get("left")
+        earlier = phases.get("cleanup", {}).get("earlier") or {}
+        failed = self.state.failed
         criteria = [
-            _criterion("RPO", f"at most {rpo_target} s of acknowledged writes lost", rpo, rpo_target),
+            {
+                **_criterion("RPO", f"at most {rpo_target} s of acknowledged writes lost", rpo, rpo_target),
+                # Passed only when even the bound's far end is within the target.
+                "passed": rpo_upper is not None and rpo_upper <= rpo_target,
+                # A canary every rate seconds: the loss began somewhere between two canaries, so the figure is a
+                # bound (at least this much lost; or, with nothing lost, less than the gap before the outage).
+                "bound": "at-least" if lost_at_failover else ("below" if rpo_below is not None else None),
+                "below": None if rpo_below is None else round(rpo_below, 1),
+                "resolution_seconds": self.settings.rate_seconds,
+            },
             _criterion("RTO", f"writes succeed again within {rto_target} s", rto, rto_target),
             {
                 "name": "no data lost by failback",
                 "target": 0,
                 "observed": len(lost_by_failback),
                 "passed": not lost_by_failback,
+                "unit": "writes",
                 "detail": "every write made while failed over is still there",
             },
             {
@@ -311,6 +461,7 @@ class Drill:
                 "target": 0,
                 "observed": left,
                 "passed": left == 0,
+                "unit": "canaries",
                 "detail": "the drill leaves nothing behind",
             },
         ]
@@ -325,11 +476,15 @@ class Drill:
             "disruption": self.disruption.name,
             "primary_region": self.ctx.target.primary_region,
             "secondary_region": self.ctx.target.secondary_region,
-            "passed": all(c["passed"] for c in criteria),
+            "passed": self.state.failed is None and all(c["passed"] for c in criteria),
+            "failed_phase": None if failed is None else {**failed, "at": _iso(failed["at"])},
             "criteria": criteria,
             "measurements": {
                 "rto_seconds": rto,
                 "rpo_seconds": rpo,
+                "rpo_bound": "at-least" if lost_at_failover else ("below" if rpo_below is not None else None),
+                "rpo_below_seconds": None if rpo_below is None else round(rpo_below, 1),
+                "canary_rate_seconds": self.settings.rate_seconds,
                 "writes_acknowledged": sum(c.acknowledged for c in canaries),
                 "writes_failed": sum(not c.acknowledged for c in canaries),
                 "lost_writes": len(lost_at_failover),
@@ -337,11 +492,13 @@ class Drill:
                 "latency_ms": latency,
                 "outage_at": _iso(outage_at),
                 "writes_back_at": _iso(back),
+                "earlier_canaries_removed": sum(earlier.values()),
             },
             "phases": {
-                name: {k: (_iso(v) if k in ("started", "ended") else v) for k, v in info.items()}
+                name: {k: (_iso(v) if k in ("started", "ended", "window_from") else v) for k, v in info.items()}
                 for name, info in phases.items()
             },
+            "phases_not_run": [p for p in (*SCENARIO, *CLOSING) if p not in phases],
             "notes": [{**n, "at": _iso(n["at"])} for n in self.state.notes],
             "canaries": [{**asdict(c), "at": _iso(c.at)} for c in canaries],
         }
@@ -353,8 +510,26 @@ def _criterion(name: str, detail: str, observed: float | None, target: float) ->
         "target": target,
         "observed": None if observed is None else round(observed, 1),
         "passed": observed is not None and observed <= target,
+        "unit": "seconds",
         "detail": detail,
     }
+
+
+def _rpo(
+    canaries: list[Canary], lost: list[Canary], outage_at: float | None
+) -> tuple[float, float | None, float | None]:
+    """What the canaries show of the RPO: (at least, below when none was lost, at most).
+
+    The loss began between the last canary that survived and the first that was lost; with none lost, it is
+    shorter than the time from the last survivor to the outage. No survivor before: no upper bound."""
+    if outage_at is None:
+        return 0.0, None, None
+    first_lost = min((c.at for c in lost), default=outage_at)
+    before = [c.at for c in canaries if c.fate == "survived" and c.at < first_lost]
+    upper = (outage_at - max(before)) if before else None
+    if lost:
+        return outage_at - first_lost, None, upper
+    return 0.0, upper, upper
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -366,6 +541,12 @@ def _iso(seconds: float | None) -> str | None:
     if seconds is None:
         return None
     return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
+
+
+def _canary_run(resource: dict[str, Any]) -> str:
+    """The run id a canary was tagged with."""
+    tags = (resource.get("meta") or {}).get("tag", [])
+    return next((t.get("code") or "" for t in tags if t.get("system") == CANARY_SYSTEM), "")
 
 
 def _id(response: FhirResponse) -> str | None:

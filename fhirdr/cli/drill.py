@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ def drill(
     steady: str = typer.Option("15m", "--steady", help="Steady state before and after."),
     failed_over: str = typer.Option("75m", "--failed-over", help="How long to keep writing while failed over."),
     max_lag: float = typer.Option(60.0, "--max-lag", min=0, help="Failback gate: largest replication lag (s)."),
+    failback_wait: str = typer.Option(
+        "3h", "--failback-wait", help="How long to wait for the failback gates to open before the drill fails."
+    ),
     resume: str | None = typer.Option(None, "--resume", metavar="RUN_ID", help="Continue an interrupted drill."),
 ) -> None:
     """Run a DR drill and measure RPO and RTO.
@@ -37,7 +41,7 @@ def drill(
     """
     from fhirdr.cli.output import render
     from fhirdr.cli.progress import Progress
-    from fhirdr.drill import Drill, DrillSettings, DrillState, ManualFailover
+    from fhirdr.drill import Drill, DrillSettings, DrillState, ManualFailover, steady_state_problems
     from fhirdr.durations import parse_duration
     from fhirdr.errors import BadInputError, CheckFailedError, FhirdrError, InterruptedRunError, SafetyGateError
     from fhirdr.kinds import kind_of
@@ -47,6 +51,33 @@ def drill(
 
     settings: Settings = ctx.obj
     terminal = settings.terminal
+    sim = " --sim" if settings.use_sim else ""
+    given = {
+        "report_dir": None if report_dir is None else str(report_dir),
+        "disruption": disruption,
+        "rate": rate,
+        "steady": steady,
+        "failed_over": failed_over,
+        "max_lag": max_lag,
+        "failback_wait": failback_wait,
+    }
+    run_id = resume or new_run_id()
+    state, attempt, saved = DrillState(), 1, {}
+    if resume:
+        events = read_journal(resume)
+        if events and events[0].get("runbook") != "drill":
+            raise BadInputError(f"run {resume} is not a drill")
+        state = DrillState.from_events(events)
+        if state.finished:
+            verdict = next((e.get("status") for e in reversed(events) if e.get("event") == "run.finished"), "ended")
+            raise BadInputError(
+                f"drill {resume} has finished ({verdict}); there is nothing to resume",
+                hint=f"start a new drill with `fhirdr{sim} drill`",
+            )
+        attempt = max(e.get("attempt", 1) for e in events) + 1
+        saved = next((e for e in events if e.get("event") == "run.context"), {})
+        given = _resumed_options(ctx, given, saved.get("options") or {}, terminal)
+    report_dir = None if given["report_dir"] is None else Path(given["report_dir"])
     if settings.use_sim:
         _ensure_world(settings)
     target = settings.load_target()
@@ -55,20 +86,54 @@ def drill(
             f"{target.service} is not marked as a test environment; a drill disrupts it",
             hint="set test_environment = true in the target file for a test deployment",
         )
-    if disruption not in ("outage", "manual-failover"):
-        raise BadInputError(f"--disruption {disruption!r} is not known", hint="use outage or manual-failover")
-    drill_settings = DrillSettings(parse_duration(rate), parse_duration(steady), parse_duration(failed_over), max_lag)
+    if given["disruption"] not in ("outage", "manual-failover"):
+        raise BadInputError(f"--disruption {given['disruption']!r} is not known", hint="use outage or manual-failover")
+    drill_settings = DrillSettings(
+        parse_duration(given["rate"]),
+        parse_duration(given["steady"]),
+        parse_duration(given["failed_over"]),
+        float(given["max_lag"]),
+        parse_duration(given["failback_wait"]),
+    )
+    drill_settings.check()
     session = settings.azure(target)
     context = Context(target, session, {"force": False})
-    status = read_status(context)
-    if not status["dr"]["enabled"]:
-        hint = "run `fhirdr enable --apply --wait` first"
-        if session.simulated:
-            hint += "; or `fhirdr sim init --force --kind self-hosted --dr-enabled` for a simulated world with DR on"
-        raise CheckFailedError(f"DR is not on for {target.service} ({status['dr']['detail']})", hint=hint)
-    target = dataclasses.replace(target, secondary_region=status["secondary_region"])
+    if resume:
+        # Mid-drill the world is failed over by design: the secondary is the one the drill started with.
+        secondary = saved.get("secondary_region") or target.secondary_region
+    else:
+        status = read_status(context)
+        if not status["dr"]["enabled"]:
+            hint = "run `fhirdr enable --apply --wait` first"
+            if session.simulated:
+                hint += "; or `fhirdr sim init --force --kind self-hosted --dr-enabled` for a simulated world with DR"
+            raise CheckFailedError(f"DR is not on for {target.service} ({status['dr']['detail']})", hint=hint)
+        problems = steady_state_problems(context, status)
+        if problems:
+            remedies = []
+            if any(remedy == "recovery" for _, remedy in problems):
+                remedies.append(
+                    "wait until every region is back"
+                    + (" (`fhirdr sim recover REGION` in the simulated Azure)" if session.simulated else "")
+                )
+            if any(remedy == "failback" for _, remedy in problems):
+                remedies.append(
+                    f"`fhirdr{sim} failback --apply` moves data and compute back to {target.primary_region} once both "
+                    "regions are up"
+                )
+            raise SafetyGateError(
+                f"{target.service} is not in a steady state, so a drill would measure nothing: "
+                + "; ".join(text for text, _ in problems),
+                hint="get back first: " + ", then ".join(remedies) + f"; `fhirdr{sim} status` shows where things are",
+            )
+        if status["replication"]["state"] == "lagging":
+            terminal.display_warning(
+                f"replication lags {status['replication']['lag_seconds']:g} s, above the RPO: the drill will show it"
+            )
+        secondary = status["secondary_region"]
+    target = dataclasses.replace(target, secondary_region=secondary)
     context = Context(target, session, {"force": False})
-    if disruption == "outage":
+    if given["disruption"] == "outage":
         if not session.simulated:
             raise BadInputError(
                 "a regional outage can only be simulated",
@@ -85,20 +150,14 @@ def drill(
                 hint="see `fhirdr test-plan`",
             )
         chosen = ManualFailover(context)
-        if not session.simulated and not yes:
+        if not session.simulated and not yes and not resume:
             if not terminal.interactive:
                 raise SafetyGateError("a drill fails the test environment over; refusing without --yes")
             if not typer.confirm(f"Fail {target.service} over to {target.secondary_region} for the drill?", err=True):
                 raise SafetyGateError("not confirmed; nothing was changed")
 
-    run_id = resume or new_run_id()
-    state, attempt = DrillState(), 1
-    if resume:
-        events = read_journal(resume)
-        if events and events[0].get("runbook") != "drill":
-            raise BadInputError(f"run {resume} is not a drill")
-        state = DrillState.from_events(events)
-        attempt = max(e.get("attempt", 1) for e in events) + 1
+    if report_dir is not None:
+        _check_report_dir(report_dir)
     journal = JournalWriter(run_id, "drill", attempt)
     journal(
         {
@@ -108,9 +167,11 @@ def drill(
             "disruption": chosen.name,
             "simulated": session.simulated,
             "resumed": bool(resume),
+            "secondary_region": target.secondary_region,
+            "options": given,
         }
     )
-    resume_hint = f"fhirdr{' --sim' if settings.use_sim else ''} drill --resume {run_id}"
+    resume_hint = f"fhirdr{sim} drill --resume {run_id}"
     progress = Progress(terminal)
     runner = Drill(context, chosen, drill_settings, run_id, lambda e: (journal(e), progress(_as_progress(e))), state)
     try:
@@ -119,13 +180,13 @@ def drill(
         journal({"event": "run.finished", "status": "passed" if document["passed"] else "failed"})
     except FhirdrError as exc:
         journal({"event": "run.finished", "status": "failed", "error": exc.message})
-        exc.hint = f"resume with `{resume_hint}` (journal: {journal.path})"
+        exc.hint = f"resume with `{resume_hint}`, which keeps this run's options (journal: {journal.path})"
         raise
     except KeyboardInterrupt:
         journal({"event": "run.finished", "status": "interrupted"})
         raise InterruptedRunError(
             f"drill interrupted; the journal has every canary so far ({journal.path})",
-            hint=f"resume with `{resume_hint}`",
+            hint=f"resume with `{resume_hint}`, which keeps this run's options",
         ) from None
     finally:
         journal.close()
@@ -133,11 +194,54 @@ def drill(
         _write_reports(report_dir, document, journal.path)
         terminal.display_info(f"reports in {report_dir}")
     render(terminal, document, settings.output, settings.query, _table)
+    if document["failed_phase"]:
+        failed = document["failed_phase"]
+        terminal.display_error(f"drill failed in phase {failed['phase']}: {failed['error']}; journal {journal.path}")
+        raise typer.Exit(EXIT_CHECK_FAILED)
     if document["passed"]:
         terminal.display_success(f"drill passed; journal {journal.path}")
         raise typer.Exit(EXIT_OK)
     terminal.display_info(f"drill missed a target; journal {journal.path}")
     raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _resumed_options(ctx: typer.Context, given: dict[str, Any], saved: dict[str, Any], terminal: Any) -> dict[str, Any]:
+    """The run's own options, except those given again on this command line (they win, and we say so)."""
+    options, overridden = {}, []
+    for name, value in given.items():
+        # By name: typer and click each have a ParameterSource enum, and which one a context uses varies.
+        explicit = getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"
+        if explicit or name not in saved:
+            options[name] = value
+            if explicit and name in saved and saved[name] != value:
+                overridden.append(f"{_flag(name)} {value} (the run had {saved[name]})")
+        else:
+            options[name] = saved[name]
+    kept = " ".join(f"{_flag(k)} {v}" for k, v in options.items() if v is not None)
+    terminal.display_info(f"resuming with the run's options: {kept}")
+    if overridden:
+        terminal.display_warning("given on this command line, these win: " + "; ".join(overridden))
+    return options
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _check_report_dir(directory: Path) -> None:
+    """Before the drill starts: reports that cannot be written would be lost after hours of work."""
+    from fhirdr.errors import BadInputError
+
+    if directory.exists() and not directory.is_dir():
+        raise BadInputError(f"--report-dir {directory} is a file, not a folder", hint="name a folder for the reports")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInputError(
+            f"--report-dir {directory} cannot be created: {exc.strerror or exc}", hint="name a folder you can write to"
+        ) from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise BadInputError(f"--report-dir {directory} is not writable", hint="name a folder you can write to")
 
 
 def _as_progress(event: dict[str, Any]) -> dict[str, Any]:
@@ -180,7 +284,10 @@ def _write_reports(directory: Path, document: dict[str, Any], journal: Path) -> 
 
 
 def _table(doc: dict[str, Any]) -> Any:
+    from rich.markup import escape
     from rich.table import Table
+
+    from fhirdr.report.drill import figure, latency, rpo_text
 
     verdict = "[green]PASSED[/]" if doc["passed"] else "[red]FAILED[/]"
     table = Table(title=f"DR drill {doc['run_id']} — {doc['service']}: {verdict}", title_justify="left")
@@ -189,17 +296,22 @@ def _table(doc: dict[str, Any]) -> Any:
     for c in doc["criteria"]:
         table.add_row(
             c["name"],
-            str(c["target"]),
-            "-" if c["observed"] is None else str(c["observed"]),
+            escape(figure(c, "target")),
+            escape(figure(c, "observed")),
             "[green]pass[/]" if c["passed"] else "[red]FAIL[/]",
         )
     m = doc["measurements"]
-    table.caption = (
-        f"{m['writes_acknowledged']} writes acknowledged, {m['lost_writes']} lost at failover, "
-        f"median latency (ms): before {m['latency_ms']['steady-before']}, failed over "
-        f"{m['latency_ms']['failed-over']}, recovered before failback {m['latency_ms']['recovery']}, "
-        f"after failback {m['latency_ms']['steady-after']}"
-    )
+    ms = m["latency_ms"]
+    lines = [
+        f"{m['writes_acknowledged']} writes acknowledged, {m['lost_writes']} lost at failover; {rpo_text(m)}",
+        f"median latency: before {latency(ms['steady-before'])}, failed over {latency(ms['failed-over'])}, "
+        f"recovered before failback {latency(ms['recovery'])}, after failback {latency(ms['steady-after'])}",
+    ]
+    if m.get("earlier_canaries_removed"):
+        lines.append(f"{m['earlier_canaries_removed']} canaries left by earlier drills removed")
+    if doc.get("failed_phase"):
+        lines.append(f"failed in phase {doc['failed_phase']['phase']}: {doc['failed_phase']['error']}")
+    table.caption = escape("\n".join(lines))
     return table
 
 

@@ -29,6 +29,50 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def duration(seconds: float | None) -> str:
+    """A time span with its unit: seconds below two minutes, minutes above."""
+    if seconds is None:
+        return "not measured"
+    if abs(seconds) < 120:
+        return f"{round(seconds, 1):g} s"
+    minutes = seconds / 60
+    return f"{minutes:g} min" if minutes == int(minutes) else f"{minutes:.1f} min"
+
+
+def latency(ms: float | None) -> str:
+    return "not measured" if ms is None else f"{ms:g} ms"
+
+
+def _count(value: Any, unit: str) -> str:
+    if value is None:
+        return "not measured"
+    return f"{value} {unit[:-1] if value == 1 else unit}"
+
+
+def figure(criterion: dict[str, Any], key: str) -> str:
+    """A criterion's target or observed value, with its unit and, for the RPO, the canary resolution."""
+    value = criterion[key]
+    unit = criterion.get("unit", "seconds")
+    if unit != "seconds":
+        return _count(value, unit)
+    if key == "observed" and criterion.get("bound"):
+        every = f"canary every {duration(criterion['resolution_seconds'])}"
+        if criterion["bound"] == "at-least":
+            return f"≥ {duration(value)} ({every})"
+        return f"< {duration(criterion['below'])} (none lost; {every})"
+    return duration(value)
+
+
+def rpo_text(m: dict[str, Any]) -> str:
+    """The observed RPO as a bound: canaries every N s cannot see more finely than N s."""
+    every = f"canary every {duration(m['canary_rate_seconds'])}"
+    if m["rpo_bound"] == "at-least":
+        return f"RPO ≥ {duration(m['rpo_seconds'])} ({every})"
+    if m["rpo_bound"] == "below":
+        return f"RPO < {duration(m['rpo_below_seconds'])} (no acknowledged write lost; {every})"
+    return f"RPO not measured ({every})"
+
+
 def markdown(doc: dict[str, Any]) -> str:
     m = doc["measurements"]
     lines = [
@@ -44,33 +88,41 @@ def markdown(doc: dict[str, Any]) -> str:
     ]
     for c in doc["criteria"]:
         lines.append(
-            f"| {c['name']} | {_fmt(c['target'])} | {_fmt(c['observed'])} | {'pass' if c['passed'] else '**FAIL**'} |"
+            f"| {c['name']} | {figure(c, 'target')} | {figure(c, 'observed')} | "
+            f"{'pass' if c['passed'] else '**FAIL**'} |"
         )
-    latency = m["latency_ms"]
+    if doc.get("failed_phase"):
+        failed = doc["failed_phase"]
+        lines += ["", f"**The drill failed in phase {failed['phase']}** ({failed['at']}): {failed['error']}"]
+    ms = m["latency_ms"]
     lines += [
         "",
         "## Measurements",
         "",
-        f"- Observed RTO (first failed write to first successful write): {_fmt(m['rto_seconds'])} s",
-        f"- Lost writes (acknowledged, missing after failover): {m['lost_writes']}; observed RPO (the time they "
-        f"span back from the outage): {_fmt(m['rpo_seconds'])} s",
+        f"- Observed RTO (first failed write to first successful write): {duration(m['rto_seconds'])}",
+        f"- Lost writes (acknowledged, missing after failover): {m['lost_writes']}; observed {rpo_text(m)}, "
+        "the time they span back from the outage",
         f"- Writes acknowledged: {m['writes_acknowledged']}; failed: {m['writes_failed']}; lost by failback: "
         f"{m['lost_by_failback']}",
-        f"- Median latency: before {_fmt(latency['steady-before'])} ms, while failed over "
-        f"{_fmt(latency['failed-over'])} ms, recovered but not failed back {_fmt(latency['recovery'])} ms, "
-        f"after failback {_fmt(latency['steady-after'])} ms",
+        f"- Median latency: before {latency(ms['steady-before'])}, while failed over "
+        f"{latency(ms['failed-over'])}, recovered but not failed back {latency(ms['recovery'])}, "
+        f"after failback {latency(ms['steady-after'])}",
         f"- Outage at {_fmt(m['outage_at'])}; writes back at {_fmt(m['writes_back_at'])}",
-        "",
-        "## Timeline",
-        "",
     ]
+    if m.get("earlier_canaries_removed"):
+        lines.append(f"- Canaries left by earlier drills, removed: {m['earlier_canaries_removed']}")
+    lines += ["", "## Timeline", ""]
     for name, info in doc["phases"].items():
-        lines.append(f"- {info.get('started', '-')} – {info.get('ended', '-')}: {name}")
+        state = f" — FAILED: {info['failed']}" if info.get("failed") else ""
+        lines.append(f"- {info.get('started', '-')} – {info.get('ended', '-')}: {name}{state}")
+    for name in doc.get("phases_not_run", []):
+        lines.append(f"- not run: {name}")
     for note in doc["notes"]:
         lines.append(f"  - {note['at']}: {note['text']}")
     lines += [
         "",
-        "Canaries are synthetic `Basic` resources tagged with the run id; every one was deleted at the end.",
+        "Canaries are synthetic `Basic` resources tagged with the run id; cleanup deletes every drill canary "
+        "it finds by tag.",
         "",
     ]
     return "\n".join(lines)
@@ -163,12 +215,18 @@ def timeline_svg(doc: dict[str, Any], width: int = 1000, height: int = 170) -> s
 def html_page(doc: dict[str, Any]) -> str:
     """A self-contained XHTML page a reviewer can read without the tool."""
     rows = "".join(
-        f"<tr><td>{html.escape(c['name'])}</td><td>{html.escape(_fmt(c['target']))}</td>"
-        f'<td>{html.escape(_fmt(c["observed"]))}</td><td class="{"pass" if c["passed"] else "fail"}">'
+        f"<tr><td>{html.escape(c['name'])}</td><td>{html.escape(figure(c, 'target'))}</td>"
+        f'<td>{html.escape(figure(c, "observed"))}</td><td class="{"pass" if c["passed"] else "fail"}">'
         f"{'pass' if c['passed'] else 'FAIL'}</td></tr>"
         for c in doc["criteria"]
     )
     notes = "".join(f"<li>{html.escape(n['at'] or '')}: {html.escape(n['text'])}</li>" for n in doc["notes"])
+    failed = doc.get("failed_phase")
+    failure = (
+        f'<p class="fail">The drill failed in phase {html.escape(failed["phase"])}: {html.escape(failed["error"])}</p>'
+        if failed
+        else ""
+    )
     body_md = html.escape(markdown(doc))
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html>\n'
@@ -182,7 +240,7 @@ def html_page(doc: dict[str, Any]) -> str:
         f'<span class="{"pass" if doc["passed"] else "fail"}">{_verdict(doc)}</span></h1>'
         f"<p>Disruption: {html.escape(doc['disruption'])}. Primary {html.escape(str(doc['primary_region']))}, "
         f"secondary {html.escape(str(doc['secondary_region']))}.</p>"
-        f"<h2>Timeline</h2>{timeline_svg(doc)}"
+        f"{failure}<h2>Timeline</h2>{timeline_svg(doc)}"
         "<h2>Criteria</h2><table><tr><th>criterion</th><th>target</th><th>observed</th><th>result</th></tr>"
         f"{rows}</table><h2>Notes</h2><ul>{notes}</ul><h2>Report</h2><pre>{body_md}</pre>"
         "</body></html>\n"
@@ -198,7 +256,7 @@ def junit_xml(doc: dict[str, Any]) -> str:
             failure = ET.SubElement(
                 case,
                 "failure",
-                message=f"observed {_fmt(c['observed'])}, target {_fmt(c['target'])}",
+                message=f"observed {figure(c, 'observed')}, target {figure(c, 'target')}",
                 type="TargetMissed",
             )
             failure.text = c["detail"]
@@ -208,10 +266,19 @@ def junit_xml(doc: dict[str, Any]) -> str:
         if info.get("started") and info.get("ended"):
             duration = _seconds(info["ended"]) - _seconds(info["started"])  # type: ignore[operator]
         case = ET.Element("testcase", classname="fhirdr.drill.phases", name=name, time=f"{duration:.1f}")
-        if not info.get("ended"):
+        if info.get("failed"):
+            ET.SubElement(case, "failure", message=info["failed"], type="PhaseFailed")
+        elif not info.get("ended"):
             ET.SubElement(case, "failure", message="phase did not finish", type="Incomplete")
         cases.append(case)
+    failed = doc.get("failed_phase")
+    for name in doc.get("phases_not_run", []):
+        case = ET.Element("testcase", classname="fhirdr.drill.phases", name=name, time="0")
+        reason = f"not run: the drill failed in phase {failed['phase']}" if failed else "not run"
+        ET.SubElement(case, "skipped", message=reason)
+        cases.append(case)
     failures = sum(1 for case in cases if case.find("failure") is not None)
+    skipped = sum(1 for case in cases if case.find("skipped") is not None)
     suites = ET.Element("testsuites", name="fhirdr drill", tests=str(len(cases)), failures=str(failures))
     suite = ET.SubElement(
         suites,
@@ -220,7 +287,7 @@ def junit_xml(doc: dict[str, Any]) -> str:
         tests=str(len(cases)),
         failures=str(failures),
         errors="0",
-        skipped="0",
+        skipped=str(skipped),
         time="0",
         timestamp=(doc["measurements"]["outage_at"] or "")[:19] or "1970-01-01T00:00:00",
     )

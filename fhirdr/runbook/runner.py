@@ -66,6 +66,10 @@ class RunOutcome:
 class Runner:
     """Drives one runbook against one context, telling observers about every transition."""
 
+    # A runbook run inside another run (the drill's failback) shares its parent's journal: it must not
+    # start or end the parent's run there, so it says runbook.started / runbook.finished instead.
+    nested = False
+
     def __init__(
         self,
         runbook: Runbook,
@@ -74,8 +78,10 @@ class Runner:
         wait_timeout: float | None = None,
         poll_interval: float = 60.0,
         stop_on_blocked: bool = True,
+        nested: bool = False,
     ) -> None:
         self.runbook = runbook
+        self.nested = nested
         self.ctx = ctx
         self.observers = list(observers or [])
         self.wait_timeout = wait_timeout
@@ -136,7 +142,8 @@ class Runner:
         skip = skip or set()
         results: list[StepResult] = []
         status = "failed"
-        self.emit("run.started", mode="apply", resumed_from=resumed_from, skipping=sorted(skip))
+        run = "runbook" if self.nested else "run"
+        self.emit(f"{run}.started", mode="apply", resumed_from=resumed_from, skipping=sorted(skip))
         started_run = time.monotonic()
         try:
             for spec, step in self.steps:
@@ -159,7 +166,7 @@ class Runner:
         finally:
             done = {r.spec.id for r in results}
             results.extend(StepResult(spec, "not-run") for spec, _ in self.steps if spec.id not in done)
-            self.emit("run.finished", status=status, duration_s=round(time.monotonic() - started_run, 3))
+            self.emit(f"{run}.finished", status=status, duration_s=round(time.monotonic() - started_run, 3))
         return RunOutcome(status, results)
 
     def _apply_step(self, spec: StepSpec, step: Step) -> StepResult:

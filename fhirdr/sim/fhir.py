@@ -132,7 +132,8 @@ def _search(store: Store, service_id: str, rtype: str, upto: int, query: dict[st
             r
             for r in resources
             if any(
-                t.get("code") == code and (not system or t.get("system") == system)
+                # FHIR token search: `system|` matches any code of that system.
+                (t.get("code") == code or (system and not code)) and (not system or t.get("system") == system)
                 for t in (r.get("meta") or {}).get("tag", [])
             )
         ]
