@@ -26,15 +26,17 @@ def read_service(step: Step) -> Any:
 
 
 class FhirService(Step):
-    """The FHIR service exists, is provisioned, and runs in the target's primary region."""
+    """The FHIR service (Azure API for FHIR, or AHDS) exists, is provisioned, and runs in the primary region."""
 
     uses = "service.fhir-service"
 
     def facts(self) -> Any:
-        return read_service(self)
+        from fhirdr.steps.settings import read_settings
+
+        return read_settings(self)
 
     def observe(self, facts: Any) -> str:
-        return f"{text(facts.kind)} in {facts.location}, {text(facts.properties.provisioning_state)}"
+        return f"{text(facts.resource.kind)} in {normalise_region(facts.location)}, {facts.provisioning_state}"
 
     def plan(self, facts: Any) -> list[Change]:
         changes = []
@@ -49,14 +51,9 @@ class FhirService(Step):
                     fixable=False,
                 )
             )
-        if text(facts.properties.provisioning_state) != "Succeeded":
+        if facts.provisioning_state != "Succeeded":
             changes.append(
-                Change(
-                    "wait",
-                    facts.id,
-                    f"the service is {text(facts.properties.provisioning_state)}, not Succeeded",
-                    fixable=False,
-                )
+                Change("wait", facts.id, f"the service is {facts.provisioning_state}, not Succeeded", fixable=False)
             )
         return changes
 

@@ -31,6 +31,7 @@ class ServiceSettings:
     export_account: str | None
     key_uri: str | None
     key_user: str
+    provisioning_state: str
     cross_tenant_app: str | None = None
 
 
@@ -64,6 +65,7 @@ def _managed(step: Step) -> ServiceSettings:
         export.storage_account_name if export else None,
         cosmos.key_vault_key_uri if cosmos else None,
         COSMOS,
+        text(service.properties.provisioning_state),
         cosmos.cross_tenant_cmk_application_id if cosmos else None,
     )
 
@@ -84,6 +86,7 @@ def _ahds(step: Step) -> ServiceSettings:
         service.export_configuration.storage_account_name if service.export_configuration else None,
         encryption.key_encryption_key_url if encryption else None,
         IDENTITY,
+        text(service.provisioning_state),
     )
 
 

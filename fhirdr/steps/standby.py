@@ -88,34 +88,6 @@ def _region(step: Step) -> str:
     return region
 
 
-class PrimaryService(Step):
-    """The primary AHDS FHIR service exists, is provisioned, and runs in the target's primary region."""
-
-    uses = "ahds.primary"
-
-    def facts(self) -> Any:
-        return read_primary(self)
-
-    def observe(self, facts: Any) -> str:
-        return f"{text(facts.kind)} in {normalise_region(facts.location)}, {text(facts.provisioning_state)}"
-
-    def plan(self, facts: Any) -> list[Change]:
-        changes = []
-        primary = self.ctx.target.primary_region
-        if primary and normalise_region(facts.location) != primary:
-            changes.append(
-                Change(
-                    "fix-target",
-                    facts.id,
-                    f"the FHIR service runs in {normalise_region(facts.location)}, but primary_region is {primary}",
-                    fixable=False,
-                )
-            )
-        if text(facts.provisioning_state) != "Succeeded":
-            changes.append(Change("wait", facts.id, f"the FHIR service is {text(facts.provisioning_state)}"))
-        return changes
-
-
 class StandbyWorkspace(Step):
     """The standby's workspace exists in the standby region."""
 
@@ -573,4 +545,4 @@ class StandbyImport(Step):
         ]
 
 
-STEPS = [PrimaryService, StandbyWorkspace, StandbyService, StandbyRoles, StandbyKey, StandbyImport]
+STEPS = [StandbyWorkspace, StandbyService, StandbyRoles, StandbyKey, StandbyImport]
