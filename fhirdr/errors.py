@@ -37,6 +37,14 @@ class SimNotInitialisedError(BadInputError):
     """--sim was asked for but there is no simulated world yet."""
 
 
+class SimCorruptError(BadInputError):
+    """The simulated world's file is there but is not a usable world."""
+
+
+class SimWorldGoneError(BadInputError):
+    """The simulated world's file was deleted while fhirdr was using it."""
+
+
 class AzureError(FhirdrError):
     """Azure answered with an error, or could not be reached, or authentication failed (exit 3)."""
 

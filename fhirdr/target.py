@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import sys
@@ -26,6 +27,52 @@ PRIVATE_DNS_ZONE = "privatelink.azurehealthcareapis.com"
 KINDS = tuple(KIND_MODULES)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._()-]{0,89}$")
+# Azure's naming rules for every name that becomes a segment of an ARM path, from
+# https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules
+# (Microsoft.Resources, Microsoft.Network, Microsoft.KeyVault, Microsoft.Storage,
+# Microsoft.DocumentDB, Microsoft.HealthcareApis). A name that breaks them could also name
+# another path ("../x", "zone?api-version=1"), so they are refused before any request is made.
+NAME_RULES: dict[str, tuple[re.Pattern[str], str]] = {
+    "resource group": (
+        re.compile(r"^[-\w.()]{0,89}[-\w()]$"),
+        "1 to 90 letters, digits, underscores, hyphens, periods and parentheses, not ending in a period",
+    ),
+    "virtual network": (
+        re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}[A-Za-z0-9_]$"),
+        "2 to 64 letters, digits, underscores, periods and hyphens; starts with a letter or digit, "
+        "ends with a letter, digit or underscore",
+    ),
+    "private endpoint": (
+        re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}[A-Za-z0-9_]$"),
+        "2 to 64 letters, digits, underscores, periods and hyphens; starts with a letter or digit, "
+        "ends with a letter, digit or underscore",
+    ),
+    "key vault": (
+        re.compile(r"^(?!.*--)[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$"),
+        "3 to 24 letters, digits and hyphens; starts with a letter, ends with a letter or digit, no '--'",
+    ),
+    "key": (re.compile(r"^[A-Za-z0-9-]{1,127}$"), "1 to 127 letters, digits and hyphens"),
+    "storage account": (re.compile(r"^[a-z0-9]{3,24}$"), "3 to 24 lower-case letters and digits"),
+    "Cosmos DB account": (
+        re.compile(r"^[a-z0-9][a-z0-9-]{1,42}[a-z0-9]$"),
+        "3 to 44 lower-case letters, digits and hyphens; starts and ends with a letter or digit",
+    ),
+    "Cosmos DB database": (
+        re.compile(r"^[^/\\#?\s][^/\\#?]{0,254}(?<!\s)$"),
+        "1 to 255 characters, none of / \\ # ?, not ending in a space",
+    ),
+    "Traffic Manager profile": (
+        re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,61}[A-Za-z0-9])?$"),
+        "1 to 63 letters, digits, periods and hyphens; starts and ends with a letter or digit",
+    ),
+    "IoMT connector": (
+        re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{1,22}[A-Za-z0-9]$"),
+        "3 to 24 letters, digits and hyphens; starts and ends with a letter or digit",
+    ),
+}
+# A private DNS zone is a DNS name: 2 to 34 labels of 1 to 63 letters, digits, hyphens and
+# underscores (not starting or ending with a hyphen), 253 characters at most.
+_DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 _SUBSCRIPTION = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
@@ -223,12 +270,27 @@ _PRIVATE_LINK_KEYS = {
 
 
 def read_target_file(path: Path) -> dict[str, Any]:
-    """Parse a target file; a syntax error names the file and the line."""
+    """Parse a target file; a syntax error names the file and the line, an unreadable file says why."""
+    if str(path) in ("", "."):
+        raise TargetError("--target is empty", hint="name a TOML file, e.g. --target fhirdr.toml")
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise TargetError(f"target file {path} does not exist", hint="run `fhirdr sim init` or `fhirdr init`") from None
+    except IsADirectoryError:
+        raise TargetError(
+            f"target file {path} is a directory", hint="name a TOML file, e.g. --target fhirdr.toml"
+        ) from None
+    except OSError as exc:
+        from fhirdr.paths import why
+
+        raise TargetError(f"cannot read target file {path}: {why(exc, path)}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TargetError(f"{path}: not UTF-8 text (byte {exc.start}); a target file is TOML in UTF-8") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise TargetError(f"{path}: not valid TOML: {exc}") from None
 
@@ -271,10 +333,28 @@ def _check_unknown(data: dict[str, Any], allowed: set[str], where: str) -> None:
         raise TargetError(f"{where}: unknown key '{unknown[0]}'", hint=f"known keys: {', '.join(sorted(allowed))}")
 
 
-def _name(value: str | None, field_name: str, where: str) -> str | None:
-    if value is not None and not _NAME.match(value):
-        raise TargetError(f"{where}: '{field_name}' = {value!r} is not a valid Azure resource name")
+def _name(value: str | None, field_name: str, where: str, what: str | None = None) -> str | None:
+    """Check a name against Azure's rules for `what` (or a conservative default)."""
+    if value is None:
+        return None
+    if what is None:
+        if not _NAME.match(value):
+            raise TargetError(f"{where}: '{field_name}' = {value!r} is not a valid Azure resource name")
+        return value
+    pattern, rule = NAME_RULES[what]
+    if not pattern.match(value):
+        raise TargetError(f"{where}: '{field_name}' = {value!r} is not a valid {what} name", hint=f"{rule}")
     return value
+
+
+def _dns_name(value: str, field_name: str, where: str) -> str:
+    labels = value.rstrip(".").split(".")
+    if len(value) > 253 or not 2 <= len(labels) <= 34 or not all(_DNS_LABEL.match(label) for label in labels):
+        raise TargetError(
+            f"{where}: '{field_name}' = {value!r} is not a private DNS zone name",
+            hint="a DNS name of 2 to 34 labels (letters, digits, hyphens), such as " + PRIVATE_DNS_ZONE,
+        )
+    return value.rstrip(".")
 
 
 def parse_target(
@@ -286,7 +366,9 @@ def parse_target(
     assert subscription is not None
     if not _SUBSCRIPTION.match(subscription):
         raise TargetError(f"{where}: 'subscription' = {subscription!r} is not a subscription id (a GUID)")
-    resource_group = _name(_str(data, "resource_group", where, required=True), "resource_group", where)
+    resource_group = _name(
+        _str(data, "resource_group", where, required=True), "resource_group", where, "resource group"
+    )
     service = _str(data, "service", where, required=True)
     assert resource_group is not None and service is not None
     warnings: list[str] = []
@@ -395,11 +477,14 @@ def _parse_extras(data: dict[str, Any], where: str) -> Extras:
     connectors = tables["iomt"].get("connectors", [])
     if not isinstance(connectors, list) or not all(isinstance(c, str) for c in connectors):
         raise TargetError(f"{where}: [iomt] 'connectors' must be a list of names")
+    for connector in connectors:
+        _name(connector, "connectors", f"{where}: [iomt]", "IoMT connector")
+    cmk, export = f"{where}: [cmk]", f"{where}: [export]"
     return Extras(
-        key_vault=_name(_str(tables["cmk"], "key_vault", f"{where}: [cmk]"), "key_vault", where),
-        key_name=_str(tables["cmk"], "key_name", f"{where}: [cmk]"),
+        key_vault=_name(_str(tables["cmk"], "key_vault", cmk), "key_vault", cmk, "key vault"),
+        key_name=_name(_str(tables["cmk"], "key_name", cmk), "key_name", cmk, "key"),
         export_storage_account=_name(
-            _str(tables["export"], "storage_account", f"{where}: [export]"), "storage_account", where
+            _str(tables["export"], "storage_account", export), "storage_account", export, "storage account"
         ),
         iomt_connectors=tuple(connectors),
     )
@@ -424,8 +509,12 @@ def _parse_self_hosted(
     if not isinstance(table, dict):
         raise TargetError(f"{where} must be a table")
     _check_unknown(table, _SELF_HOSTED_KEYS, where)
-    account = _name(_str(table, "cosmos_account", where, required=True), "cosmos_account", where)
+    account = _name(_str(table, "cosmos_account", where, required=True), "cosmos_account", where, "Cosmos DB account")
     assert account is not None
+
+    def group(key: str) -> str:
+        return _name(_str(table, key, where), key, where, "resource group") or default_group
+
     compute = table.get("compute", {})
     if not isinstance(compute, dict) or not all(isinstance(v, str) and v.strip() for v in compute.values()):
         raise TargetError(f"{where}: 'compute' must be a table of region = host name")
@@ -444,14 +533,12 @@ def _parse_self_hosted(
         )
     return SelfHostedSettings(
         cosmos_account=account,
-        cosmos_resource_group=_name(_str(table, "cosmos_resource_group", where), "cosmos_resource_group", where)
-        or default_group,
-        cosmos_database=_str(table, "cosmos_database", where),
-        traffic_manager_profile=_name(_str(table, "traffic_manager_profile", where), "traffic_manager_profile", where),
-        traffic_manager_resource_group=_name(
-            _str(table, "traffic_manager_resource_group", where), "traffic_manager_resource_group", where
-        )
-        or default_group,
+        cosmos_resource_group=group("cosmos_resource_group"),
+        cosmos_database=_name(_str(table, "cosmos_database", where), "cosmos_database", where, "Cosmos DB database"),
+        traffic_manager_profile=_name(
+            _str(table, "traffic_manager_profile", where), "traffic_manager_profile", where, "Traffic Manager profile"
+        ),
+        traffic_manager_resource_group=group("traffic_manager_resource_group"),
         fhir_url=url,
         audience=_str(table, "audience", where),
         compute=tuple(sorted(hosts.items())),
@@ -521,32 +608,54 @@ def _parse_private_link(data: Any, default_group: str, where: str) -> PrivateLin
     if not isinstance(data, dict):
         raise TargetError(f"{where} must be a table")
     _check_unknown(data, _PRIVATE_LINK_KEYS, where)
-    spaces = data.get("secondary_address_space", [])
-    if isinstance(spaces, str):
-        spaces = [spaces]
-    if not isinstance(spaces, list):
-        raise TargetError(f"{where}: 'secondary_address_space' must be a list of CIDR ranges")
-    for space in spaces:
-        try:
-            ipaddress.ip_network(space, strict=True)
-        except (ValueError, TypeError) as exc:
-            raise TargetError(
-                f"{where}: 'secondary_address_space' entry {space!r} is not a CIDR range: {exc}"
-            ) from None
+    spaces = _address_spaces(data.get("secondary_address_space", []), where)
     registration = data.get("secondary_link_registration", False)
     if not isinstance(registration, bool):
         raise TargetError(f"{where}: 'secondary_link_registration' must be true or false")
-    zone = _str(data, "zone", where) or PRIVATE_DNS_ZONE
+    zone = _dns_name(_str(data, "zone", where) or PRIVATE_DNS_ZONE, "zone", where)
     return PrivateLinkSettings(
-        resource_group=_name(_str(data, "resource_group", where), "resource_group", where) or default_group,
-        private_endpoint=_name(_str(data, "private_endpoint", where), "private_endpoint", where),
-        primary_vnet=_name(_str(data, "primary_vnet", where), "primary_vnet", where),
-        secondary_vnet=_name(_str(data, "secondary_vnet", where), "secondary_vnet", where),
-        secondary_address_space=tuple(spaces),
+        resource_group=_name(_str(data, "resource_group", where), "resource_group", where, "resource group")
+        or default_group,
+        private_endpoint=_name(_str(data, "private_endpoint", where), "private_endpoint", where, "private endpoint"),
+        primary_vnet=_name(_str(data, "primary_vnet", where), "primary_vnet", where, "virtual network"),
+        secondary_vnet=_name(_str(data, "secondary_vnet", where), "secondary_vnet", where, "virtual network"),
+        secondary_address_space=spaces,
         zone=zone,
-        zone_resource_group=_name(_str(data, "zone_resource_group", where), "zone_resource_group", where),
+        zone_resource_group=_name(
+            _str(data, "zone_resource_group", where), "zone_resource_group", where, "resource group"
+        ),
         secondary_link_registration=registration,
     )
+
+
+def _address_spaces(value: Any, where: str) -> tuple[str, ...]:
+    """The secondary VNet's IPv4 ranges: CIDR strings that do not overlap one another (Azure refuses that)."""
+    key = f"{where}: 'secondary_address_space'"
+    spaces = [value] if isinstance(value, str) else value
+    if not isinstance(spaces, list):
+        raise TargetError(f'{key} must be a list of CIDR ranges such as ["10.20.0.0/16"], got {value!r}')
+    networks: list[ipaddress.IPv4Network] = []
+    for space in spaces:
+        # ip_network() would take 167772160 (an int) or True as an address: only strings are ranges.
+        if not isinstance(space, str):
+            raise TargetError(f'{key} entry {space!r} is not a CIDR range: write it as a string, e.g. "10.20.0.0/16"')
+        try:
+            network = ipaddress.ip_network(space.strip(), strict=True)
+        except ValueError as exc:
+            raise TargetError(f"{key} entry {space!r} is not a CIDR range: {exc}") from None
+        if not isinstance(network, ipaddress.IPv4Network):
+            raise TargetError(
+                f"{key} entry {space!r} is IPv6; the secondary VNet needs IPv4 ranges",
+                hint="the private endpoint takes an IPv4 address from the VNet: use a range such as 10.20.0.0/16",
+            )
+        for earlier in networks:
+            if network.overlaps(earlier):
+                raise TargetError(
+                    f"{key}: {space!r} overlaps {str(earlier)!r}; Azure refuses a VNet whose ranges overlap",
+                    hint="list each range once, without one inside another",
+                )
+        networks.append(network)
+    return tuple(str(n) for n in networks)
 
 
 def dump_toml(data: dict[str, Any], header: str = "") -> str:
@@ -561,18 +670,23 @@ def dump_toml(data: dict[str, Any], header: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+def _toml_key(key: str) -> str:
+    """A bare TOML key when it may be one, a quoted key otherwise."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{escaped}"'
+        # JSON's string escapes (\\n, \\t, \\", \\\\, \\uXXXX) are all TOML basic-string escapes.
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{key} = {_toml_value(item)}" for key, item in value.items()) + " }"
+        return "{ " + ", ".join(f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
 
 

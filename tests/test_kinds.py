@@ -57,11 +57,12 @@ def test_a_self_hosted_target_names_its_url_compute_hosts_and_audience():
 
 
 def test_bad_self_hosted_settings_name_the_key(cli, isolated):
+    url = {"cosmos_account": "fhir-cosmos", "fhir_url": "https://x.example"}
     for table, message in (
-        ({"cosmos_account": "c"}, "'fhir_url' is required without a traffic_manager_profile"),
-        ({"cosmos_account": "c", "fhir_url": "http://plain.example"}, "must be an https:// URL"),
-        ({"cosmos_account": "c", "fhir_url": "https://x.example", "compute": {"westus2": "a/b"}}, "not a host name"),
-        ({"cosmos_account": "c", "fhir_url": "https://x.example", "compute": {"mars": "a.example"}}, "mars"),
+        ({"cosmos_account": "fhir-cosmos"}, "'fhir_url' is required without a traffic_manager_profile"),
+        ({"cosmos_account": "fhir-cosmos", "fhir_url": "http://plain.example"}, "must be an https:// URL"),
+        ({**url, "compute": {"westus2": "a/b"}}, "not a host name"),
+        ({**url, "compute": {"mars": "a.example"}}, "mars"),
     ):
         (isolated / "fhirdr.toml").write_text(dump_toml({**BASE, "kind": "self-hosted", "self_hosted": table}))
         result = cli("--sim", "test-plan")

@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from fhirdr.cli.settings import Settings
+from fhirdr.durations import duration_option
 from fhirdr.errors import EXIT_CHECK_FAILED, EXIT_OK
 
 
@@ -26,11 +27,13 @@ def drill(
         help="outage (simulated regional outage) or "
         "manual-failover (Cosmos DB failover-priority change, self-hosted targets).",
     ),
-    rate: str = typer.Option("30s", "--rate", help="One canary write every this long."),
-    steady: str = typer.Option("15m", "--steady", help="Steady state before and after."),
-    failed_over: str = typer.Option("75m", "--failed-over", help="How long to keep writing while failed over."),
-    max_lag: float = typer.Option(60.0, "--max-lag", min=0, help="Failback gate: largest replication lag (s)."),
-    failback_wait: str = typer.Option(
+    rate: float = duration_option("30s", "--rate", help="One canary write every this long."),
+    steady: float = duration_option("15m", "--steady", help="Steady state before and after."),
+    failed_over: float = duration_option("75m", "--failed-over", help="How long to keep writing while failed over."),
+    max_lag: float = duration_option(
+        "60s", "--max-lag", allow_zero=True, legacy_unit=1, help="Failback gate: largest replication lag, e.g. 60s."
+    ),
+    failback_wait: float = duration_option(
         "3h", "--failback-wait", help="How long to wait for the failback gates to open before the drill fails."
     ),
     resume: str | None = typer.Option(None, "--resume", metavar="RUN_ID", help="Continue an interrupted drill."),
@@ -42,7 +45,7 @@ def drill(
     from fhirdr.cli.output import render
     from fhirdr.cli.progress import Progress
     from fhirdr.drill import Drill, DrillSettings, DrillState, ManualFailover, steady_state_problems
-    from fhirdr.durations import parse_duration
+    from fhirdr.durations import describe, parse_duration
     from fhirdr.errors import BadInputError, CheckFailedError, FhirdrError, InterruptedRunError, SafetyGateError
     from fhirdr.kinds import kind_of
     from fhirdr.runbook.journal import JournalWriter, new_run_id, read_journal
@@ -55,11 +58,12 @@ def drill(
     given = {
         "report_dir": None if report_dir is None else str(report_dir),
         "disruption": disruption,
-        "rate": rate,
-        "steady": steady,
-        "failed_over": failed_over,
-        "max_lag": max_lag,
-        "failback_wait": failback_wait,
+        # Durations as text: the journal, the resume line and the report read as the user typed them.
+        "rate": describe(rate),
+        "steady": describe(steady),
+        "failed_over": describe(failed_over),
+        "max_lag": describe(max_lag),
+        "failback_wait": describe(failback_wait),
     }
     run_id = resume or new_run_id()
     state, attempt, saved = DrillState(), 1, {}
@@ -92,7 +96,7 @@ def drill(
         parse_duration(given["rate"]),
         parse_duration(given["steady"]),
         parse_duration(given["failed_over"]),
-        float(given["max_lag"]),
+        parse_duration(given["max_lag"], "--max-lag", allow_zero=True),
         parse_duration(given["failback_wait"]),
     )
     drill_settings.check()

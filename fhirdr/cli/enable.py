@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from fhirdr.cli.settings import Settings
+from fhirdr.durations import duration_option
 
 
 def enable(
@@ -21,7 +22,7 @@ def enable(
     apply: bool = typer.Option(False, "--apply", help="Act: file the ticket, or change Cosmos DB and Traffic Manager."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     wait: bool = typer.Option(False, "--wait", help="Keep polling until DR is on (or --timeout passes)."),
-    timeout: str = typer.Option("4h", "--timeout", help="How long --wait polls, e.g. 90m or 4h."),
+    timeout: float = duration_option("4h", "--timeout", help="How long --wait polls, e.g. 90m or 4h."),
     ticket_draft: Path | None = typer.Option(
         None, "--ticket-draft", help="Write the support ticket to this file instead of filing it (managed targets)."
     ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from fhirdr.cli.settings import Settings
+from fhirdr.durations import duration_option
 
 
 def failback(
@@ -14,16 +15,17 @@ def failback(
         False, "--dry-run", help="Show the gates and the plan; change nothing (the default without --apply)."
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="With --apply: do not ask to type the service name."),
-    max_lag: float = typer.Option(
-        60.0,
+    max_lag: float = duration_option(
+        "60s",
         "--max-lag",
-        min=0,
-        help="Largest replication lag (s) allowed into the recovered region; never above the RPO.",
+        allow_zero=True,
+        legacy_unit=1,
+        help="Largest replication lag allowed into the recovered region, e.g. 60s; never above the RPO.",
     ),
     force: bool = typer.Option(False, "--force", help="Override refusing gates (needs --reason; journaled)."),
     reason: str | None = typer.Option(None, "--reason", help="Why the gates are overridden."),
     wait: bool = typer.Option(False, "--wait", help="Keep polling while support works (managed targets)."),
-    timeout: str = typer.Option("4h", "--timeout", help="How long --wait polls, e.g. 90m or 4h."),
+    timeout: float = duration_option("4h", "--timeout", help="How long --wait polls, e.g. 90m or 4h."),
     resume: str | None = typer.Option(None, "--resume", metavar="RUN_ID", help="Continue an earlier failback run."),
 ) -> None:
     """Fail the data back to the recovered region.

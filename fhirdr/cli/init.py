@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import typer
 
 from fhirdr.cli.settings import Settings
+from fhirdr.errors import TargetError
 
 
 def init(
@@ -29,8 +32,9 @@ def init(
     Re-running keeps what you wrote by hand.
     """
     from fhirdr.azure.session import AzureSession
-    from fhirdr.errors import TargetError
+    from fhirdr.cli.output import OutputFormat, render
     from fhirdr.kinds import kind_of
+    from fhirdr.paths import write_text
     from fhirdr.target import KINDS, RENAMED_KINDS, load_target, merge_toml_text, read_target_file
 
     settings: Settings = ctx.obj
@@ -40,6 +44,8 @@ def init(
     group = settings.resource_group or existing.get("resource_group")
     service = settings.service or existing.get("service")
     subscription = subscription or os.environ.get("AZURE_SUBSCRIPTION_ID")
+    if not subscription:
+        subscription = azure_cli_default_subscription(settings)
     for value, flag in ((subscription, "--subscription"), (group, "-g/--resource-group"), (service, "-n/--service")):
         if not value:
             raise TargetError(f"fhirdr init needs {flag} (or the value in {path})")
@@ -64,7 +70,7 @@ def init(
         found = kind_of(kind).discover(session, subscription, group, service, named, flags)
     text = path.read_text(encoding="utf-8") if path.exists() else "# fhirdr target, written by `fhirdr init`\n"
     new_text, written = merge_toml_text(text, found.updates, found.defaults)
-    path.write_text(new_text, encoding="utf-8")
+    write_text(path, new_text, "target file")
     load_target(path, cloud=settings.cloud)  # what was written must read back
     terminal = settings.terminal
     terminal.display_success(
@@ -72,6 +78,37 @@ def init(
     )
     for note in found.notes:
         terminal.display_warning(note)
+    if settings.output is not OutputFormat.table or settings.query:
+        document = {"target_file": str(path), "subscription": subscription, "written": written, "notes": found.notes}
+        render(terminal, document, settings.output, settings.query)
+
+
+def azure_cli_default_subscription(settings: Settings) -> str | None:
+    """The Azure CLI's default subscription (`az account show`), read from its profile file, said aloud.
+
+    The profile is $AZURE_CONFIG_DIR/azureProfile.json (default ~/.azure); the subscription marked
+    isDefault is the one `az account set` chose. The Azure CLI writes the file with a UTF-8 BOM.
+    """
+    config_dir = Path(os.environ.get("AZURE_CONFIG_DIR") or Path.home() / ".azure").expanduser()
+    profile = config_dir / "azureProfile.json"
+    if not profile.is_file():
+        return None
+    try:
+        data = json.loads(profile.read_text(encoding="utf-8-sig"))
+        subscriptions = data.get("subscriptions", []) if isinstance(data, dict) else []
+    except (OSError, ValueError) as exc:
+        raise TargetError(
+            f"cannot read the Azure CLI's profile {profile}: {exc}", hint="give --subscription, or run `az login`"
+        ) from None
+    default = next((s for s in subscriptions if isinstance(s, dict) and s.get("isDefault") and s.get("id")), None)
+    if default is None:
+        return None
+    name = default.get("name")
+    settings.terminal.display_info(
+        f"subscription {default['id']}{f' ({name})' if name else ''}: the Azure CLI's default, from {profile} "
+        "(--subscription chooses another)"
+    )
+    return str(default["id"])
 
 
 def register(app: typer.Typer) -> None:

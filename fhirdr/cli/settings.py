@@ -48,9 +48,34 @@ class Settings:
 
     def load_target(self) -> Target:
         overrides = {"subscription": self.subscription, "resource_group": self.resource_group, "service": self.service}
-        target = load_target(self.target_file(), overrides, self.cloud)
+        path = self.target_file()
+        if path is None and self.use_sim:
+            target = self._world_target(overrides)
+        else:
+            target = load_target(path, overrides, self.cloud)
         for warning in target.warnings:
             self.terminal.display_warning(warning)
+        return target
+
+    def _world_target(self, overrides: dict[str, Any]) -> Target:
+        """With --sim and no target file, the target of the world the sim holds (recorded by `sim init`)."""
+        from fhirdr.errors import TargetError
+        from fhirdr.sim.transport import open_world
+        from fhirdr.target import parse_target
+
+        store = open_world(self.sim_path)
+        data = store.recorded_target()
+        if data is None:
+            raise TargetError(
+                f"no {DEFAULT_TARGET_FILE} here, and the simulated world at {self.sim_path} does not record its target",
+                hint="`fhirdr sim init --force` rebuilds the world and writes the target file",
+            )
+        data.update({key: value for key, value in overrides.items() if value is not None})
+        target = parse_target(data, f"the simulated world at {self.sim_path}", cloud=self.cloud)
+        self.terminal.display_info(
+            f"no {DEFAULT_TARGET_FILE} here: using the simulated world's target ({target.kind} service "
+            f"{target.service} in {target.resource_group}); `fhirdr sim init` writes it to a file"
+        )
         return target
 
     def azure(self, target: Target) -> Any:

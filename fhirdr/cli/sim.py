@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from fhirdr.cli.settings import Settings
+from fhirdr.durations import Duration, duration_option
 from fhirdr.errors import BadInputError
+
+# Bounds on what a fault rule may say: a count SQLite can store and a Retry-After that cannot
+# move the simulated clock out of the calendar (1e12 s once moved it to year 33715).
+MAX_FAULT_COUNT = 1_000_000
+MAX_RETRY_AFTER = 86400.0
 
 sim_app = typer.Typer(
     help="Drive the simulated Azure.\n\nIts state file: $FHIRDR_SIM or the state directory.", no_args_is_help=True
@@ -40,13 +47,21 @@ def init(
         "contosohealth", "--workspace", help="--kind ahds: the workspace of the FHIR service (--service-name)."
     ),
     data_gb: float = typer.Option(
-        2.0, "--data-gb", min=0, help="Data volume; initial replication takes longer with more."
+        2.0, "--data-gb", min=0, metavar="GB", help="Data volume; initial replication takes longer with more."
     ),
-    detection_delay: float = typer.Option(
-        10.0, "--detection-delay", min=0, help="Minutes from a regional outage to automatic failover."
+    detection_delay: float = duration_option(
+        "10m",
+        "--detection-delay",
+        allow_zero=True,
+        legacy_unit=60,
+        help="From a regional outage to automatic failover, e.g. 10m (a bare number meant minutes).",
     ),
-    replication_lag: float = typer.Option(
-        1.5, "--replication-lag", min=0, help="Seconds a secondary region is behind the write region."
+    replication_lag: float = duration_option(
+        "1.5s",
+        "--replication-lag",
+        allow_zero=True,
+        legacy_unit=1,
+        help="How far a secondary region is behind the write region, e.g. 45s.",
     ),
     dr_enabled: bool = typer.Option(False, "--dr-enabled", help="Build the world with DR already on."),
     cmk: bool = typer.Option(False, "--cmk", help="Give the service a customer-managed key in a key vault."),
@@ -72,6 +87,8 @@ def init(
     ),
 ) -> None:
     """Build a two-region world: a FHIR service in westus2 with Private Link; westcentralus empty."""
+    from fhirdr.errors import SimNotInitialisedError
+    from fhirdr.paths import check_writable, ensure_dir, write_text
     from fhirdr.sim.store import Store
     from fhirdr.sim.world import WorldSpec, build_world, target_for
     from fhirdr.target import dump_toml, parse_target
@@ -123,7 +140,7 @@ def init(
         page_size=page_size,
         kind=kind,
         data_gb=data_gb,
-        detection_delay_minutes=detection_delay,
+        detection_delay_minutes=detection_delay / 60,
         replication_lag_ms=int(replication_lag * 1000),
         cmk=cmk or any(MISTAKES[m][0] == "cmk" for m in mistake),
         export=export or any(MISTAKES[m][0] == "export" for m in mistake),
@@ -138,22 +155,85 @@ def init(
         workspace=workspace,
     )
     parse_target(target_for(spec), "--service-name", cloud=cloud)  # bad names are refused before anything is written
-    if Store(path).exists() and not force:
-        terminal.display_info(
-            f"the simulated Azure already exists at {path}; kept as it is (use --force to rebuild it)"
-        )
-    else:
+    check_writable(target_file, "target file")
+    store = Store(path)
+    problem = None if force else store.problem()
+    if isinstance(problem, SimNotInitialisedError):
+        problem = None
+    if problem is not None:
+        raise BadInputError(problem.message, hint="`fhirdr sim init --force` rebuilds it (this replaces the world)")
+    wanted = target_for(spec)
+    created = force or not store.exists()
+    if created:
+        store.close()
+        ensure_dir(path.parent, "the simulated world's folder")
         _remove(path)
-        build_world(path, spec)
+        store = build_world(path, spec)
         terminal.display_success(f"simulated Azure created at {path}")
-    if target_file.exists() and not force:
-        terminal.display_info(f"target file {target_file} already exists; kept as it is")
+        world = wanted
     else:
-        target_file.write_text(
-            dump_toml(target_for(spec), header="fhirdr target, written by `fhirdr sim init`"), encoding="utf-8"
-        )
+        world = _world_target(store, path)
+        differs = sorted(_differences(wanted, world))
+        if differs:
+            terminal.display_warning(
+                f"the simulated Azure at {path} already exists and differs from these options in "
+                f"{', '.join(differs)}; kept it as it is (the target describes it): --force rebuilds it with them"
+            )
+        else:
+            terminal.display_info(f"the simulated Azure already exists at {path}; kept as it is (--force rebuilds it)")
+    written = force or not target_file.exists()
+    if written:
+        # The target describes the world that exists, never the options of a build that did not happen.
+        write_text(target_file, dump_toml(world, header="fhirdr target, written by `fhirdr sim init`"), "target file")
         terminal.display_success(f"target file written to {target_file}")
+    else:
+        terminal.display_info(f"target file {target_file} already exists; kept as it is")
     terminal.display_info("next: fhirdr --sim configure-private-link")
+    document = {
+        "path": str(path),
+        "created": created,
+        "target_file": str(target_file),
+        "target_written": written,
+        "target": world,
+    }
+    _render_action(settings, document)
+
+
+def _world_target(store: Any, path: Path) -> dict[str, Any]:
+    """The target of the world in `store`, as `sim init` recorded it when it built the world."""
+    recorded = store.recorded_target()
+    if recorded is None:
+        raise BadInputError(
+            f"the simulated Azure at {path} was built by an older fhirdr and does not record its target",
+            hint="rebuild it with `fhirdr sim init --force` (this replaces the world)",
+        )
+    return recorded
+
+
+def _differences(wanted: dict[str, Any], world: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = set(wanted) | set(world)
+    found: list[str] = []
+    for key in keys:
+        a, b = wanted.get(key), world.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            found.append(f"{prefix}{key}")
+    return found
+
+
+def _render_action(settings: Settings, document: dict[str, Any], table: Any = None) -> None:
+    """Action commands: messages on stderr; with -o json/yaml (or --query) the document on stdout."""
+    from fhirdr.cli.output import OutputFormat, render
+
+    if settings.output is not OutputFormat.table or settings.query or table is not None:
+        render(settings.terminal, document, settings.output, settings.query, table)
+
+
+def _fault_count(value: int) -> int:
+    if not 1 <= value <= MAX_FAULT_COUNT:
+        raise typer.BadParameter(f"{value} is not between 1 and {MAX_FAULT_COUNT:,}")
+    return value
 
 
 def _remove(path: Path) -> None:
@@ -211,25 +291,63 @@ def show(ctx: typer.Context) -> None:
 @sim_app.command("advance")
 def advance_clock(
     ctx: typer.Context,
-    duration: str = typer.Argument(..., help="How much simulated time passes, e.g. 30m, 2h, 1h30m."),
+    duration: float = typer.Argument(
+        ...,
+        parser=Duration("DURATION"),
+        metavar="DURATION",
+        help="How much simulated time passes, e.g. 30m, 2h, 1h30m (at most 366d).",
+    ),
 ) -> None:
     """Let simulated time pass: support works tickets, replication catches up, failovers happen."""
-    from datetime import datetime, timezone
-
-    from fhirdr.durations import parse_duration
     from fhirdr.sim.timeline import advance
     from fhirdr.sim.transport import open_world
 
     settings = _settings(ctx)
-    seconds = parse_duration(duration)
     store = open_world(settings.sim_path)
-    before = len(store.events(limit=10_000))
-    now = advance(store, seconds)
-    happened = store.events(limit=10_000)[before:]
-    clock = datetime.fromtimestamp(now, timezone.utc).isoformat()
+    _clock_text(store.now() + duration)  # refused before anything moves when the clock would leave the calendar
+    before = store.last_event_seq()
+    now = advance(store, duration)
+    happened = [
+        {"time": _clock_text(e["time"]), "kind": e["kind"], "detail": _detail_text(e["detail"])}
+        for e in store.events_after(before)
+    ]
+    clock = _clock_text(now)
     settings.terminal.display_success(f"simulated clock now {clock}")
-    for event in happened:
-        settings.terminal.display_info(f"  {event['kind']}: {event['detail']}")
+    document = {"clock": clock, "advanced_seconds": duration, "events": happened}
+
+    def table(doc: dict[str, Any]) -> Any:
+        from rich.table import Table
+
+        grid = Table(title=f"what happened (clock now {doc['clock']})", title_justify="left")
+        for column in ("time", "event", "detail"):
+            grid.add_column(column)
+        for row in doc["events"]:
+            grid.add_row(row["time"], row["kind"], row["detail"])
+        if not doc["events"]:
+            grid.add_row("", "none", "")
+        return grid
+
+    _render_action(settings, document, table)
+
+
+def _clock_text(when: float) -> str:
+    from datetime import datetime, timezone
+
+    try:
+        return datetime.fromtimestamp(when, timezone.utc).isoformat()
+    except (OverflowError, ValueError, OSError):
+        raise BadInputError(
+            "the simulated clock would leave the calendar", hint="advance by less, or rebuild: fhirdr sim init --force"
+        ) from None
+
+
+def _detail_text(detail: Any) -> str:
+    """An event's detail as words: 'service=fhirdemo, region=westus2', never a Python repr."""
+    if isinstance(detail, dict):
+        return ", ".join(f"{key}={_detail_text(value)}" for key, value in detail.items()) or "none"
+    if isinstance(detail, list):
+        return ", ".join(_detail_text(item) for item in detail) or "none"
+    return "none" if detail is None else str(detail)
 
 
 def _region_argument(region: str) -> str:
@@ -245,8 +363,11 @@ def outage(ctx: typer.Context, region: str = typer.Argument(..., help="Region to
     from fhirdr.sim.transport import open_world
 
     settings = _settings(ctx)
-    for note in take_down(open_world(settings.sim_path), _region_argument(region)):
+    name = _region_argument(region)
+    notes = take_down(open_world(settings.sim_path), name)
+    for note in notes:
         settings.terminal.display_info(note)
+    _render_action(settings, {"region": name, "state": "down", "notes": notes})
 
 
 @sim_app.command("recover")
@@ -256,8 +377,11 @@ def recover(ctx: typer.Context, region: str = typer.Argument(..., help="Region t
     from fhirdr.sim.transport import open_world
 
     settings = _settings(ctx)
-    for note in bring_back(open_world(settings.sim_path), _region_argument(region)):
+    name = _region_argument(region)
+    notes = bring_back(open_world(settings.sim_path), name)
+    for note in notes:
         settings.terminal.display_info(note)
+    _render_action(settings, {"region": name, "state": "up", "notes": notes})
 
 
 @sim_app.command("reset")
@@ -278,8 +402,21 @@ def fault_add(
     kind: str = typer.Option(..., "--kind", help="429, 500, 503, drop or fail-async."),
     path: str = typer.Option("*", "--path", help="Glob on the request path, e.g. '*/virtualNetworkPeerings/*'."),
     method: str = typer.Option("*", "--method", help="HTTP method, or * for any."),
-    count: int = typer.Option(1, "--count", min=1, help="How many matching requests it applies to."),
-    retry_after: int = typer.Option(1, "--retry-after", min=0, help="Retry-After seconds for 429."),
+    count: int = typer.Option(
+        1,
+        "--count",
+        metavar="N",
+        callback=_fault_count,
+        help=f"How many matching requests it applies to (1 to {MAX_FAULT_COUNT:,}).",
+    ),
+    retry_after: float = duration_option(
+        "1s",
+        "--retry-after",
+        allow_zero=True,
+        maximum=MAX_RETRY_AFTER,
+        legacy_unit=1,
+        help="Retry-After for 429, e.g. 5s (whole seconds; at most 1d).",
+    ),
 ) -> None:
     """Add a fault rule."""
     from fhirdr.sim.transport import FAULT_KINDS, open_world
@@ -290,7 +427,7 @@ def fault_add(
     if method.upper() not in methods:
         raise BadInputError(f"--method {method!r} is not an HTTP method", hint=f"use one of {', '.join(methods)}")
     settings = _settings(ctx)
-    fault_id = open_world(settings.sim_path).add_fault(method, path, kind, count, retry_after)
+    fault_id = open_world(settings.sim_path).add_fault(method, path, kind, count, int(retry_after))
     settings.terminal.display_success(f"fault rule {fault_id} added: {kind} on {method.upper()} {path} x{count}")
 
 

@@ -18,6 +18,7 @@ def test_plan(
     Scope, steps with owners, the ticket's content, success criteria, what to record, failback, cost.
     """
     from fhirdr.cli.output import OutputFormat, render
+    from fhirdr.paths import write_text
     from fhirdr.report.testplan import markdown
     from fhirdr.testplan import build_test_plan
 
@@ -26,7 +27,7 @@ def test_plan(
     if settings.output is OutputFormat.table and not settings.query:
         text = markdown(plan)
         if out is not None:
-            out.write_text(text, encoding="utf-8")
+            write_text(out, text, "test plan")
             settings.terminal.display_success(f"test plan written to {out}")
         else:
             settings.terminal.write_data(text)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fhirdr.errors import BadInputError
-from fhirdr.paths import journal_dir
+from fhirdr.paths import ensure_dir, journal_dir, why
 
 _RUN_ID_CHARS = set("0123456789abcdefTZ-")
 
@@ -33,8 +33,11 @@ class JournalWriter:
         self.runbook = runbook
         self.attempt = attempt
         self.path = journal_path(run_id)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = self.path.open("a", encoding="utf-8")
+        ensure_dir(self.path.parent, "journal folder")
+        try:
+            self._handle = self.path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise BadInputError(f"cannot write the journal {self.path}: {why(exc, self.path)}") from None
 
     def __call__(self, event: dict[str, Any]) -> None:
         record = {

@@ -11,6 +11,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
+
+from fhirdr.errors import BadInputError, SimCorruptError, SimNotInitialisedError, SimWorldGoneError
+from fhirdr.paths import ensure_dir
 
 SCHEMA_VERSION = "1"
 
@@ -98,12 +102,39 @@ class Store:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn = self._connect(create=False)
+        return conn
+
+    def _connect(self, create: bool) -> sqlite3.Connection:
+        # mode=rw: a connection never creates the file, so a world deleted while a run uses it is
+        # reported as gone instead of reappearing empty ("no such table") under a new thread.
+        uri = f"file:{quote(str(self.path.absolute()))}?mode={'rwc' if create else 'rw'}"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-            self._local.depth = 0
+        except sqlite3.Error as exc:
+            raise self._unusable(exc) from None
+        self._local.conn = conn
+        self._local.depth = 0
         return conn
+
+    def _unusable(self, exc: sqlite3.Error) -> BadInputError:
+        """What to tell the user when the world's file cannot be used (gone, unreadable, not a database)."""
+        if not self.path.exists():
+            return SimWorldGoneError(
+                f"the simulated world at {self.path} vanished (the file was deleted while fhirdr used it)",
+                hint="rebuild it with `fhirdr sim init --force`; a run that stopped can then be resumed",
+            )
+        if isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc).lower():
+            return BadInputError(
+                f"the simulated world at {self.path} cannot be written: {exc}",
+                hint=f"make {self.path.parent} writable, or point FHIRDR_SIM / FHIRDR_STATE_DIR elsewhere",
+            )
+        return SimCorruptError(
+            f"the simulated world at {self.path} is corrupt or truncated ({exc})",
+            hint="rebuild it with `fhirdr sim init --force` (this replaces the world)",
+        )
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -114,16 +145,37 @@ class Store:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def exists(self) -> bool:
+        return self.problem() is None
+
+    def problem(self) -> BadInputError | None:
+        """None when the file holds a world; else the error saying what is wrong with it."""
         if not self.path.exists():
-            return False
+            return SimNotInitialisedError(
+                f"the simulated Azure is not initialised (no world at {self.path})", hint="run `fhirdr sim init` first"
+            )
+        if self.path.is_dir():
+            return BadInputError(
+                f"the simulated world's file {self.path} is a directory",
+                hint="point FHIRDR_SIM at a file, or remove the directory",
+            )
         try:
-            return self.get_meta("schema") == SCHEMA_VERSION
-        except sqlite3.DatabaseError:
-            return False
+            schema = self.get_meta("schema")
+        except BadInputError as exc:
+            return exc
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            return self._unusable(exc)
+        if schema != SCHEMA_VERSION:
+            self.close()
+            return SimCorruptError(
+                f"the simulated world at {self.path} is corrupt or from another fhirdr version (schema {schema!r})",
+                hint="rebuild it with `fhirdr sim init --force` (this replaces the world)",
+            )
+        return None
 
     def create(self, meta: dict[str, str]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn.executescript(_SCHEMA)
+        ensure_dir(self.path.parent, "the simulated world's folder")
+        self._connect(create=True).executescript(_SCHEMA)
         with self.transaction():
             for key, value in {"schema": SCHEMA_VERSION, **meta}.items():
                 self.set_meta(key, value)
@@ -158,6 +210,11 @@ class Store:
 
     def set_meta(self, key: str, value: str) -> None:
         self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def recorded_target(self) -> dict[str, Any] | None:
+        """The target describing this world, recorded when it was built (None for worlds built before that)."""
+        value = self.get_meta("target")
+        return json.loads(value) if value else None
 
     def now(self) -> float:
         """Simulated time, seconds since the epoch."""
@@ -379,3 +436,12 @@ class Store:
     def events(self, limit: int = 50) -> list[dict[str, Any]]:
         rows = self._conn.execute("SELECT seq, time, kind, detail FROM events ORDER BY seq DESC LIMIT ?", (limit,))
         return [{"seq": r[0], "time": r[1], "kind": r[2], "detail": json.loads(r[3])} for r in rows][::-1]
+
+    def events_after(self, seq: int) -> list[dict[str, Any]]:
+        """Every event logged after event `seq`, oldest first."""
+        rows = self._conn.execute("SELECT seq, time, kind, detail FROM events WHERE seq > ? ORDER BY seq", (seq,))
+        return [{"seq": r[0], "time": r[1], "kind": r[2], "detail": json.loads(r[3])} for r in rows]
+
+    def last_event_seq(self) -> int:
+        row = self._conn.execute("SELECT MAX(seq) FROM events").fetchone()
+        return int(row[0] or 0)

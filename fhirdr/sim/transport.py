@@ -16,7 +16,6 @@ from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest._http_response_impl import HttpResponseImpl
 from azure.core.utils import CaseInsensitiveDict
 
-from fhirdr.errors import SimNotInitialisedError
 from fhirdr.sim.exceptions import ArmError
 from fhirdr.sim.fhir import FHIR_SUFFIX
 from fhirdr.sim.fhir import answers as fhir_answers
@@ -76,11 +75,9 @@ class SimCredential:
 def open_world(path: Path) -> Store:
     """The store of an initialised world, or an error saying what to run."""
     store = Store(path)
-    if not store.exists():
-        raise SimNotInitialisedError(
-            f"the simulated Azure is not initialised (no world at {path})",
-            hint="run `fhirdr sim init` first",
-        )
+    problem = store.problem()
+    if problem is not None:
+        raise problem
     return store
 
 

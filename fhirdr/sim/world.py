@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -134,6 +135,8 @@ def build_world(path: Path, spec: WorldSpec) -> Store:
             "detection_delay": repr(spec.detection_delay_minutes * 60),
             "replication_lag_ms": str(spec.replication_lag_ms),
             "cloud": spec.azure_cloud.name,
+            # the target describing this world: `--sim` without a target file, and `sim init` without --force, use it
+            "target": json.dumps(target_for(spec)),
         }
     )
     with store.transaction():

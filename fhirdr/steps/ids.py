@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from fhirdr.errors import TargetError
 from fhirdr.target import Target
@@ -24,8 +25,19 @@ class ArmId:
         return cls(parts[1], parts[3], parts[5], parts[6], parts[7])
 
 
+def segment(name: str) -> str:
+    """One ARM path segment: a name can never add a segment, a query or a fragment to the path."""
+    return quote(name, safe="()-._~")
+
+
+def resource_id(group: str, provider: str, *types_and_names: str) -> str:
+    """`group`/providers/`provider`/type/name[/type/name...], every name quoted as one segment."""
+    parts = [segment(part) if index % 2 else part for index, part in enumerate(types_and_names)]
+    return f"{group}/providers/{provider}/" + "/".join(parts)
+
+
 def group_id(target: Target, group: str | None = None) -> str:
-    return f"/subscriptions/{target.subscription}/resourceGroups/{group or target.resource_group}"
+    return f"/subscriptions/{segment(target.subscription)}/resourceGroups/{segment(group or target.resource_group)}"
 
 
 def vnet_name(target: Target, role: str) -> str:
@@ -39,7 +51,7 @@ def vnet_name(target: Target, role: str) -> str:
 def vnet_id(target: Target, role: str) -> str:
     settings = target.require_private_link()
     group = group_id(target, settings.resource_group)
-    return f"{group}/providers/Microsoft.Network/virtualNetworks/{vnet_name(target, role)}"
+    return resource_id(group, "Microsoft.Network", "virtualNetworks", vnet_name(target, role))
 
 
 def region_of(target: Target, role: str) -> str:
@@ -48,4 +60,4 @@ def region_of(target: Target, role: str) -> str:
 
 
 def service_id(target: Target) -> str:
-    return f"{group_id(target)}/providers/Microsoft.HealthcareApis/services/{target.service}"
+    return resource_id(group_id(target), "Microsoft.HealthcareApis", "services", target.service)

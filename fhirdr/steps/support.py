@@ -207,7 +207,9 @@ def write_ticket_draft(target: Target, request: str, path: Path) -> None:
         "```",
         "",
     ]
-    path.write_text("\n".join(body), encoding="utf-8")
+    from fhirdr.paths import write_text
+
+    write_text(path, "\n".join(body), "ticket draft")
 
 
 class SupportDone(TicketStep):

@@ -165,8 +165,8 @@ def test_malformed_runbook_yaml_is_bad_input_naming_the_step_and_field(world, cl
 def test_sim_before_init_says_what_to_run(isolated, cli):
     Path("fhirdr.toml").write_text(
         'subscription = "00000000-0000-0000-0000-000000000001"\nresource_group = "rg"\nservice = "fhirdemo"\n'
-        'primary_region = "westus2"\nsecondary_region = "westcentralus"\n[private_link]\nprimary_vnet = "a"\n'
-        'secondary_vnet = "b"\nsecondary_address_space = ["10.20.0.0/16"]\n'
+        'primary_region = "westus2"\nsecondary_region = "westcentralus"\n[private_link]\nprimary_vnet = "vnet-a"\n'
+        'secondary_vnet = "vnet-b"\nsecondary_address_space = ["10.20.0.0/16"]\n'
     )
     result = cli("--sim", "configure-private-link")
     assert result.exit_code == 2, result.output
