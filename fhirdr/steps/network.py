@@ -211,8 +211,8 @@ class Peering(Step):
                 Change(
                     "recreate",
                     peering.id,
-                    f"peering {peering.name} is Disconnected: delete and create it again",
-                    {**create, "name": peering.name},
+                    f"peering {peering.name} is Disconnected: delete and create it again with its settings",
+                    {**create, "name": peering.name, "settings": _peering_settings(peering)},
                 )
             )
         elif not peering.allow_virtual_network_access:
@@ -257,16 +257,31 @@ class Peering(Step):
         network = self.ctx.azure.network()
         group = self.ctx.target.require_private_link().resource_group
         data = change.data
-        if change.action == "recreate":
-            wait(network.virtual_network_peerings.begin_delete(group, data["vnet"], data["name"]))
-        body = VirtualNetworkPeering(
-            remote_virtual_network=SubResource(id=data["remote_id"]),
-            allow_virtual_network_access=True,
-            allow_forwarded_traffic=False,
-            allow_gateway_transit=False,
-            use_remote_gateways=False,
-        )
-        wait(network.virtual_network_peerings.begin_create_or_update(group, data["vnet"], data["name"], body))
+        peerings = network.virtual_network_peerings
+        if change.action == "update":
+            # A peering update is a full PUT: every property not sent is reset (a hub-and-spoke
+            # network would lose gateway transit). Read it, change only VNet access, send it back.
+            body = peerings.get(group, data["vnet"], data["name"])
+            body.allow_virtual_network_access = True
+        else:
+            if change.action == "recreate":
+                wait(peerings.begin_delete(group, data["vnet"], data["name"]))
+            # A new peering: VNet access, and the settings the Disconnected one had (Azure's
+            # defaults, all false, for a peering that never existed).
+            body = VirtualNetworkPeering(
+                remote_virtual_network=SubResource(id=data["remote_id"]),
+                allow_virtual_network_access=True,
+                **data.get("settings", {}),
+            )
+        wait(peerings.begin_create_or_update(group, data["vnet"], data["name"], body))
+
+
+PEERING_SETTINGS = ("allow_forwarded_traffic", "allow_gateway_transit", "use_remote_gateways")
+
+
+def _peering_settings(peering: Any) -> dict[str, bool]:
+    """What the user chose on a peering besides VNet access, to keep when it is created again."""
+    return {name: bool(getattr(peering, name)) for name in PEERING_SETTINGS if getattr(peering, name) is not None}
 
 
 STEPS = [VirtualNetwork, Peering]

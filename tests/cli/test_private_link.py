@@ -222,3 +222,28 @@ def test_journal_never_contains_the_token(world, cli):
         text = journal.read_text()
         assert "sim-token" not in text and "Bearer" not in text
         assert all(json.loads(line)["runbook"] == "private-link" for line in text.splitlines())
+
+
+def test_fixing_a_peering_keeps_the_gateway_settings_of_a_hub_and_spoke_network(world, cli):
+    """A peering update is a full PUT: properties not sent are reset (AZURE-FACTS "Where real Azure
+    differs"; the REST spec's VirtualNetworkPeeringCreate.json sends allowForwardedTraffic,
+    allowGatewayTransit and useRemoteGateways with every PUT, and `az network vnet peering update` is a
+    GET then PUT of the whole object). Fixing VNet access on a hub peering must not cut gateway transit."""
+    assert cli("--sim", "configure-private-link", "--apply", "--yes").exit_code == 0
+    network = world.session().network()
+    group, vnet = "fhir-dr-rg", "fhir-vnet-westus2"
+    (name,) = [p.name for p in network.virtual_network_peerings.list(group, vnet)]
+    peering = network.virtual_network_peerings.get(group, vnet, name)
+    peering.allow_virtual_network_access = False
+    peering.allow_forwarded_traffic = True
+    peering.allow_gateway_transit = True
+    network.virtual_network_peerings.begin_create_or_update(group, vnet, name, peering).result()
+
+    check = cli("--sim", "configure-private-link")
+    assert check.exit_code == 1 and f"allow VNet access on peering {name}" in check.stdout, check.output
+    fixed = cli("--sim", "configure-private-link", "--apply", "--yes")
+    assert fixed.exit_code == 0, fixed.output
+    after = network.virtual_network_peerings.get(group, vnet, name)
+    assert after.allow_virtual_network_access is True
+    assert after.allow_forwarded_traffic is True and after.allow_gateway_transit is True
+    assert after.peering_state == "Connected"
