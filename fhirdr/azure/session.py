@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ RETRY_SETTINGS: dict[str, Any] = {
     "retry_backoff_factor": 0.8,
     "retry_backoff_max": 60,
 }
-LRO_TIMEOUT_SECONDS = 30 * 60
+LRO_TIMEOUT_SECONDS = 30 * 60  # FHIRDR_LRO_TIMEOUT (a duration) changes it
 
 
 class AzureSession:
@@ -249,9 +250,31 @@ def concurrently(*calls: Callable[[], Any]) -> list[Any]:
         return [future.result() for future in futures]
 
 
+def lro_timeout() -> float:
+    """How long fhirdr waits for one long-running operation: FHIRDR_LRO_TIMEOUT, or 30 minutes."""
+    from fhirdr.durations import parse_duration
+
+    text = os.environ.get("FHIRDR_LRO_TIMEOUT")
+    return parse_duration(text, "FHIRDR_LRO_TIMEOUT") if text else LRO_TIMEOUT_SECONDS
+
+
 def wait(poller: Any) -> Any:
-    """Finish a long-running operation started with a `begin_*` call."""
-    return poller.result(timeout=LRO_TIMEOUT_SECONDS)
+    """Finish a long-running operation started with a `begin_*` call, or fail saying it still runs.
+
+    azure-core's `LROPoller.result(timeout)` returns None when the time runs out, without raising:
+    the operation is checked with `done()`, so a step is never reported applied while Azure still works.
+    """
+    from fhirdr.durations import describe
+
+    timeout = lro_timeout()
+    result = poller.result(timeout=timeout)
+    if not poller.done():
+        raise AzureError(
+            f"the operation was still running after {describe(timeout)} (status {poller.status()})",
+            hint="it goes on in Azure; resume the run once it has finished (FHIRDR_LRO_TIMEOUT waits longer)",
+            code="OperationTimedOut",
+        )
+    return result
 
 
 @contextmanager

@@ -399,7 +399,9 @@ def reset(ctx: typer.Context) -> None:
 @fault_app.command("add")
 def fault_add(
     ctx: typer.Context,
-    kind: str = typer.Option(..., "--kind", help="429, 500, 503, drop or fail-async."),
+    kind: str = typer.Option(
+        ..., "--kind", help="429, 500, 503, drop, fail-async, or stuck-async (InProgress until `sim fault clear`)."
+    ),
     path: str = typer.Option("*", "--path", help="Glob on the request path, e.g. '*/virtualNetworkPeerings/*'."),
     method: str = typer.Option("*", "--method", help="HTTP method, or * for any."),
     count: int = typer.Option(

@@ -197,6 +197,10 @@ def paged(request: Request, items: list[dict[str, Any]]) -> Response:
     return Response(200, body)
 
 
+STUCK_ASYNC = "stuck-async"
+STUCK = -1  # polls_left of an operation held by a stuck-async fault rule
+
+
 def start_async(
     request: Request,
     resource_id: str | None,
@@ -211,7 +215,11 @@ def start_async(
     """
     op_id = status_url.rsplit("/", 1)[-1]
     error = None
-    if request.fail_async:
+    if request.fail_async and request.fail_async["kind"] == STUCK_ASYNC:
+        # An operation that runs longer than anyone waits: InProgress until `sim fault clear`.
+        request.store.use_fault(request.fail_async["id"])
+        polls = STUCK
+    elif request.fail_async:
         request.store.use_fault(request.fail_async["id"])
         error = {
             "code": "InternalServerError",
@@ -227,7 +235,7 @@ def poll_operation(request: Request, op_id: str) -> Response:
     op = store.get_operation(op_id)
     if op is None:
         raise NotFound(f"Operation '{op_id}' was not found.")
-    if op["status"] == "InProgress":
+    if op["status"] == "InProgress" and op["polls_left"] != STUCK:
         if op["polls_left"] > 0:
             store.update_operation(op_id, op["polls_left"] - 1, "InProgress")
         else:
@@ -242,6 +250,8 @@ def poll_operation(request: Request, op_id: str) -> Response:
 def advance_operations_of(store: Store, resource_path: str) -> None:
     """A read of a resource counts as a poll of its pending operations: work goes on whoever watches."""
     for op in store.pending_operations(resource_path.lower()):
+        if op["polls_left"] == STUCK:
+            continue
         if op["polls_left"] > 0:
             store.update_operation(op["id"], op["polls_left"] - 1, "InProgress")
         else:

@@ -338,6 +338,8 @@ class Store:
 
     def clear_faults(self) -> int:
         with self.transaction():
+            # Operations a stuck-async rule held go on: they finish at their next poll.
+            self._conn.execute("UPDATE operations SET polls_left = 0 WHERE polls_left < 0 AND status = 'InProgress'")
             return self._conn.execute("DELETE FROM faults").rowcount
 
     # -- scheduled world events (see timeline.py) ---------------------------------------------------

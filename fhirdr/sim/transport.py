@@ -153,7 +153,7 @@ class SimTransport(HttpTransport):
         headers = dict(request.headers)
         with self.store.transaction():
             fault = self._matching_fault(parse_request(request.method, url, headers, None, self.store))
-            if fault is not None and fault["kind"] != "fail-async":
+            if fault is not None and fault["kind"] not in ASYNC_FAULTS:
                 self.store.use_fault(fault["id"])
                 response = self._fault_response(fault)
             else:
@@ -173,12 +173,12 @@ class SimTransport(HttpTransport):
                 sim_request = parse_request(method, url, headers, content, store)
                 fault = self._matching_fault(sim_request)
                 if fault is not None:
-                    if fault["kind"] == "fail-async":
+                    if fault["kind"] in ASYNC_FAULTS:
                         sim_request.fail_async = fault
                     else:
                         store.use_fault(fault["id"])
                         store.record_event("fault", {"kind": fault["kind"], "method": method, "path": sim_request.path})
-                if fault is not None and fault["kind"] != "fail-async":
+                if fault is not None and fault["kind"] not in ASYNC_FAULTS:
                     response = self._fault_response(fault)
                 else:
                     if sim_request.method == "GET":
@@ -215,4 +215,5 @@ class SimTransport(HttpTransport):
         return Response(status, {"error": {"code": code, "message": f"Injected {status} (fhirdr sim fault rule)."}})
 
 
-FAULT_KINDS = ("429", "500", "503", "drop", "fail-async")
+FAULT_KINDS = ("429", "500", "503", "drop", "fail-async", "stuck-async")
+ASYNC_FAULTS = ("fail-async", "stuck-async")

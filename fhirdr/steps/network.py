@@ -281,7 +281,8 @@ PEERING_SETTINGS = ("allow_forwarded_traffic", "allow_gateway_transit", "use_rem
 
 def _peering_settings(peering: Any) -> dict[str, bool]:
     """What the user chose on a peering besides VNet access, to keep when it is created again."""
-    return {name: bool(getattr(peering, name)) for name in PEERING_SETTINGS if getattr(peering, name) is not None}
+    values = {name: getattr(peering, name, None) for name in PEERING_SETTINGS}
+    return {name: bool(value) for name, value in values.items() if value is not None}
 
 
 STEPS = [VirtualNetwork, Peering]

@@ -247,3 +247,24 @@ def test_fixing_a_peering_keeps_the_gateway_settings_of_a_hub_and_spoke_network(
     assert after.allow_virtual_network_access is True
     assert after.allow_forwarded_traffic is True and after.allow_gateway_transit is True
     assert after.peering_state == "Connected"
+
+
+def test_an_operation_still_running_at_the_timeout_fails_the_step_and_resume_converges(world, cli, monkeypatch):
+    """azure-core's LROPoller.result(timeout) returns None when the timeout passes and does not raise
+    (azure-core docs, azure.core.polling.LROPoller.result: "timeout: Time in seconds to wait for the
+    operation to complete"; the operation goes on). A step must not be reported applied while Azure still
+    works on it: `done()` is checked and the run stops with the resume command."""
+    monkeypatch.setenv("FHIRDR_LRO_TIMEOUT", "1s")
+    world.store.add_fault("PUT", "*/virtualNetworks/fhir-vnet-westcentralus", "stuck-async", 1, 0)
+    failed = cli("--sim", "configure-private-link", "--apply", "--yes")
+    assert failed.exit_code == 3, failed.output
+    assert "still running after 1s" in failed.stderr, failed.stderr
+    run_id = failed.stderr.split("--resume ")[1].split()[0]
+    events = read_journal(run_id)
+    assert any(e["event"] == "step.failed" and e["step"] == "private-link.secondary-vnet" for e in events)
+    assert not any(e["event"] == "change.applied" and e["step"] == "private-link.secondary-vnet" for e in events)
+
+    world.store.clear_faults()  # the operation finishes at its next poll
+    resumed = cli("--sim", "configure-private-link", "--apply", "--yes", "--resume", run_id)
+    assert resumed.exit_code == 0, resumed.output
+    assert cli("--sim", "configure-private-link").exit_code == 0
