@@ -32,21 +32,18 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._()-]{0,89}$")
 # (Microsoft.Resources, Microsoft.Network, Microsoft.KeyVault, Microsoft.Storage,
 # Microsoft.DocumentDB, Microsoft.HealthcareApis). A name that breaks them could also name
 # another path ("../x", "zone?api-version=1"), so they are refused before any request is made.
+_NETWORK_NAME = (
+    re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}[A-Za-z0-9_]$"),
+    "2 to 64 letters, digits, underscores, periods and hyphens; starts with a letter or digit, "
+    "ends with a letter, digit or underscore",
+)
 NAME_RULES: dict[str, tuple[re.Pattern[str], str]] = {
     "resource group": (
         re.compile(r"^[-\w.()]{0,89}[-\w()]$"),
         "1 to 90 letters, digits, underscores, hyphens, periods and parentheses, not ending in a period",
     ),
-    "virtual network": (
-        re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}[A-Za-z0-9_]$"),
-        "2 to 64 letters, digits, underscores, periods and hyphens; starts with a letter or digit, "
-        "ends with a letter, digit or underscore",
-    ),
-    "private endpoint": (
-        re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}[A-Za-z0-9_]$"),
-        "2 to 64 letters, digits, underscores, periods and hyphens; starts with a letter or digit, "
-        "ends with a letter, digit or underscore",
-    ),
+    "virtual network": _NETWORK_NAME,
+    "private endpoint": _NETWORK_NAME,
     "key vault": (
         re.compile(r"^(?!.*--)[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$"),
         "3 to 24 letters, digits and hyphens; starts with a letter, ends with a letter or digit, no '--'",

@@ -41,11 +41,14 @@ class Connectors(Step):
     uses = "iomt.connectors"
 
     def facts(self) -> IomtFacts:
+        from fhirdr.kinds import kind_of
+
         parent = service_id(self.ctx.target)
         connectors = list_children(self, parent, "iomtconnectors")
         connections = {c["name"]: list_children(self, c["id"], "connections") for c in connectors}
         failed_over_at = None
-        if connectors and self.ctx.target.kind == "backing":
+        # Only a kind whose write region fhirdr can see has a failover time to compare connections with.
+        if connectors and kind_of(self.ctx.target).write_region_failover:
             from fhirdr.status import last_failover
 
             event = last_failover(self.ctx)
