@@ -16,7 +16,7 @@ def build_test_plan(target: Target) -> dict[str, Any]:
         (
             "customer",
             "Prepare a test environment",
-            "A separate Azure API for FHIR service with a small amount of data (initial replication is faster), "
+            f"A separate deployment of the {kind.title} with a small amount of data (initial replication is faster), "
             "marked `test_environment = true` in its target file so drills may disrupt it.",
             None,
         ),

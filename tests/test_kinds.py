@@ -90,3 +90,11 @@ def test_sim_init_accepts_the_old_kind_name_with_a_warning(isolated, cli):
     assert 'kind = "self-hosted"' in (isolated / "fhirdr.toml").read_text()
     refused = cli("sim", "init", "--force", "--kind", "self-hosted", "--cmk")
     assert refused.exit_code == 2 and "a self-hosted world has none" in refused.stderr
+
+
+def test_the_test_plan_asks_for_a_test_deployment_of_the_targets_own_kind(cli, isolated):
+    assert cli("sim", "init", "--kind", "self-hosted").exit_code == 0
+    plan = cli("--sim", "test-plan")
+    assert plan.exit_code == 0, plan.output
+    assert "A separate deployment of the self-hosted FHIR Server for Azure" in plan.stdout
+    assert "Azure API for FHIR service with" not in plan.stdout
