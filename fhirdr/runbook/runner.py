@@ -159,7 +159,9 @@ class Runner:
                     status = result.status
                     break
             else:
-                status = "ok"
+                # Steps that went on past a blocked one leave the run blocked: the journal's status is
+                # the outcome the command exits with, never "ok" over a step that needs a person.
+                status = "blocked" if any(r.status == "blocked" for r in results) else "ok"
         except KeyboardInterrupt:
             status = "interrupted"
             raise

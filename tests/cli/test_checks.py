@@ -136,3 +136,20 @@ def test_unknown_mistake_is_refused(isolated, cli):
     result = cli("sim", "init", "--mistake", "typo")
     assert result.exit_code == 2
     assert "--mistake 'typo' is not known" in result.stderr
+
+
+def test_a_run_that_stops_at_a_step_needing_a_person_is_journaled_as_it_exited(isolated, cli):
+    """`check-cmk --apply --yes` over a vault without purge protection exits 1 (the step needs
+    --enable-purge-protection); `fhirdr runs` and the journal must not call that run ok."""
+    from fhirdr.runbook.journal import read_journal
+
+    _world(isolated, "no-purge-protection")
+    result = cli("--sim", "check-cmk", "--apply", "--yes")
+    assert result.exit_code == 1, result.output
+    runs = cli("-o", "json", "runs")
+    assert runs.exit_code == 0, runs.output
+    listed = runs.json()
+    newest = listed[0] if isinstance(listed, list) else listed["runs"][0]
+    finished = [e["status"] for e in read_journal(newest["run_id"]) if e["event"] == "run.finished"]
+    assert finished == ["blocked"], finished
+    assert newest["status"] != "ok"
