@@ -51,16 +51,17 @@ def why(exc: OSError, path: Path) -> str:
     return exc.strerror or str(exc)
 
 
-def ensure_dir(path: Path, what: str) -> Path:
+def ensure_dir(path: Path, what: str, hint: str | None = None) -> Path:
     """Create folder `path` if needed; a file in the way, or no permission, is a clear BadInputError."""
+    hint = hint or _STATE_HINT
     if path.exists() and not path.is_dir():
-        raise BadInputError(f"{what} {path} is a file, not a folder", hint="remove it, or choose another folder")
+        raise BadInputError(f"{what} {path} is a file, not a folder", hint=hint)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise BadInputError(f"cannot create {what} {path}: {why(exc, path)}", hint=_STATE_HINT) from None
+        raise BadInputError(f"{what} {path} cannot be created: {why(exc, path)}", hint=hint) from None
     if not os.access(path, os.W_OK | os.X_OK):
-        raise BadInputError(f"{what} {path} is not writable", hint=_STATE_HINT)
+        raise BadInputError(f"{what} {path} is not writable", hint=hint)
     return path
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -234,18 +233,9 @@ def _flag(name: str) -> str:
 
 def _check_report_dir(directory: Path) -> None:
     """Before the drill starts: reports that cannot be written would be lost after hours of work."""
-    from fhirdr.errors import BadInputError
+    from fhirdr.paths import ensure_dir
 
-    if directory.exists() and not directory.is_dir():
-        raise BadInputError(f"--report-dir {directory} is a file, not a folder", hint="name a folder for the reports")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInputError(
-            f"--report-dir {directory} cannot be created: {exc.strerror or exc}", hint="name a folder you can write to"
-        ) from None
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise BadInputError(f"--report-dir {directory} is not writable", hint="name a folder you can write to")
+    ensure_dir(directory, "--report-dir", hint="name a folder you can write to")
 
 
 def _as_progress(event: dict[str, Any]) -> dict[str, Any]:

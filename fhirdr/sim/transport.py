@@ -20,7 +20,15 @@ from fhirdr.sim.exceptions import ArmError
 from fhirdr.sim.fhir import FHIR_SUFFIX
 from fhirdr.sim.fhir import answers as fhir_answers
 from fhirdr.sim.graph import GRAPH_HOST
-from fhirdr.sim.router import ARM, Request, Response, advance_operations_of, error_response, parse_request
+from fhirdr.sim.router import (
+    ARM,
+    STUCK_ASYNC,
+    Request,
+    Response,
+    advance_operations_of,
+    error_response,
+    parse_request,
+)
 from fhirdr.sim.store import Store
 
 log = logging.getLogger(__name__)
@@ -215,5 +223,5 @@ class SimTransport(HttpTransport):
         return Response(status, {"error": {"code": code, "message": f"Injected {status} (fhirdr sim fault rule)."}})
 
 
-FAULT_KINDS = ("429", "500", "503", "drop", "fail-async", "stuck-async")
-ASYNC_FAULTS = ("fail-async", "stuck-async")
+FAULT_KINDS = ("429", "500", "503", "drop", "fail-async", STUCK_ASYNC)
+ASYNC_FAULTS = ("fail-async", STUCK_ASYNC)  # they act on the operation a request starts, not on the request
