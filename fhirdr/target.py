@@ -62,6 +62,19 @@ NAME_RULES: dict[str, tuple[re.Pattern[str], str]] = {
         re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,61}[A-Za-z0-9])?$"),
         "1 to 63 letters, digits, periods and hyphens; starts and ends with a letter or digit",
     ),
+    # Microsoft.Cdn (naming rules doc): profiles 1-260, afdEndpoints 1-46, origin groups and routes 1-90.
+    "Front Door profile": (
+        re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,258}[A-Za-z0-9])?$"),
+        "1 to 260 letters, digits and hyphens; starts and ends with a letter or digit",
+    ),
+    "Front Door endpoint": (
+        re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,44}[A-Za-z0-9])?$"),
+        "1 to 46 letters, digits and hyphens; starts and ends with a letter or digit",
+    ),
+    "Front Door origin group or route": (
+        re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,88}[A-Za-z0-9])?$"),
+        "1 to 90 letters, digits and hyphens; starts and ends with a letter or digit",
+    ),
     "IoMT connector": (
         re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{1,22}[A-Za-z0-9]$"),
         "3 to 24 letters, digits and hyphens; starts and ends with a letter or digit",
@@ -136,6 +149,28 @@ class StandbySettings:
 
 
 @dataclass(frozen=True)
+class EndpointSettings:
+    """The one endpoint clients of an `ahds` target use: an Azure Front Door in front of primary and standby."""
+
+    kind: str
+    profile: str
+    resource_group: str
+    endpoint: str
+    origin_group: str
+    route: str
+    sku: str
+    # One token audience both services accept (an app registration's application ID URI); None: unchanged.
+    audience: str | None = None
+    # Front Door may send traffic to the standby by itself when the primary's probe fails (writes made there
+    # are not replicated back); off, the standby's origin stays disabled until `fhirdr failover`.
+    automatic_failover: bool = False
+
+
+ENDPOINT_KINDS = ("front-door",)
+FRONT_DOOR_SKUS = ("Standard_AzureFrontDoor", "Premium_AzureFrontDoor")
+
+
+@dataclass(frozen=True)
 class Contact:
     """Who support contacts about a ticket fhirdr files."""
 
@@ -173,6 +208,7 @@ class Target:
     # kind "ahds": the workspace the FHIR service `service` lives in, and its standby.
     workspace: str | None = None
     standby: StandbySettings | None = None
+    endpoint: EndpointSettings | None = None
     contact: Contact | None = None
     extras: Extras = field(default_factory=Extras)
     source: Path | None = None
@@ -208,6 +244,14 @@ class Target:
             raise TargetError(f"{self._where()}: kind 'ahds' needs 'workspace' and a [standby] section")
         return self.standby
 
+    def require_endpoint(self) -> EndpointSettings:
+        if self.endpoint is None:
+            raise TargetError(
+                f"{self._where()}: no [endpoint] section",
+                hint='add [endpoint] with kind = "front-door" (profile, endpoint, origin_group, route: defaults)',
+            )
+        return self.endpoint
+
     def require_regions(self) -> tuple[str, str]:
         if not self.primary_region or not self.secondary_region:
             missing = "primary_region" if not self.primary_region else "secondary_region"
@@ -232,6 +276,7 @@ _TOP_KEYS = {
     "backing",
     "workspace",
     "standby",
+    "endpoint",
     "contact",
     "cmk",
     "export",
@@ -406,6 +451,7 @@ def parse_target(
         self_hosted=_parse_self_hosted(data, kind, resource_group, secondary, where, warnings),
         workspace=_parse_workspace(data, kind, where),
         standby=standby,
+        endpoint=_parse_endpoint(data, kind, resource_group, where),
         contact=_parse_contact(data.get("contact"), f"{where}: [contact]"),
         extras=_parse_extras(data, where),
         source=source,
@@ -461,6 +507,75 @@ def _parse_standby(
     if standby_workspace == workspace and group == default_group:
         raise TargetError(f"{where}: 'workspace' must differ from the primary's workspace ({workspace})")
     return StandbySettings(standby_workspace, service, region, group)
+
+
+_ENDPOINT_KEYS = {
+    "kind",
+    "profile",
+    "resource_group",
+    "endpoint",
+    "origin_group",
+    "route",
+    "sku",
+    "audience",
+    "automatic_failover",
+}
+_AUDIENCE = re.compile(r"^(https://[A-Za-z0-9.-]+(/[\w.~-]*)*|api://[\w.~/-]+)$")
+
+
+def _parse_endpoint(data: dict[str, Any], kind: str, default_group: str, where: str) -> EndpointSettings | None:
+    table = data.get("endpoint")
+    if table is None:
+        return None
+    if kind_of(kind).endpoint_runbook is None:
+        raise TargetError(
+            f"{where}: [endpoint] is for kind 'ahds'",
+            hint=f"a {kind_of(kind).title} has its own endpoint: {kind_of(kind).endpoint_note}",
+        )
+    where = f"{where}: [endpoint]"
+    if not isinstance(table, dict):
+        raise TargetError(f"{where} must be a table")
+    _check_unknown(table, _ENDPOINT_KEYS, where)
+    endpoint_kind = _str(table, "kind", where) or "front-door"
+    if endpoint_kind not in ENDPOINT_KINDS:
+        raise TargetError(f"{where}: 'kind' must be one of {', '.join(ENDPOINT_KINDS)}, got {endpoint_kind!r}")
+    sku = _str(table, "sku", where) or FRONT_DOOR_SKUS[0]
+    if sku not in FRONT_DOOR_SKUS:
+        raise TargetError(f"{where}: 'sku' must be one of {', '.join(FRONT_DOOR_SKUS)}, got {sku!r}")
+    workspace = str(data.get("workspace") or "fhir")
+    service = str(data.get("service") or "fhir")
+    profile = _name(_str(table, "profile", where) or f"{workspace}-fd", "profile", where, "Front Door profile")
+    endpoint = _name(
+        _str(table, "endpoint", where) or f"{workspace}-{service}"[:46].rstrip("-"),
+        "endpoint",
+        where,
+        "Front Door endpoint",
+    )
+    group = _name(_str(table, "resource_group", where), "resource_group", where, "resource group") or default_group
+    names = {}
+    for key in ("origin_group", "route"):
+        names[key] = _name(_str(table, key, where) or "fhir", key, where, "Front Door origin group or route")
+    audience = _str(table, "audience", where)
+    if audience is not None and not _AUDIENCE.match(audience):
+        raise TargetError(
+            f"{where}: 'audience' = {audience!r} is not a token audience",
+            hint="an application ID URI such as api://contoso-fhir or https://fhir.contoso.com",
+        )
+    automatic = table.get("automatic_failover", False)
+    if not isinstance(automatic, bool):
+        raise TargetError(f"{where}: 'automatic_failover' must be true or false")
+    assert profile is not None and endpoint is not None
+    return EndpointSettings(
+        endpoint_kind,
+        profile,
+        group,
+        endpoint,
+        names["origin_group"],
+        names["route"],
+        sku,
+        audience.rstrip("/") if audience else None,
+        automatic,
+    )
 
 
 def _parse_extras(data: dict[str, Any], where: str) -> Extras:

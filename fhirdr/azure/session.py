@@ -114,6 +114,14 @@ class AzureSession:
 
         return self._client("privatedns", make)
 
+    def front_door(self) -> Any:
+        def make() -> Any:
+            from azure.mgmt.cdn import CdnManagementClient
+
+            return CdnManagementClient(self.credential, self.subscription, **self._kwargs())
+
+        return self._client("cdn", make)
+
     def healthcare(self) -> Any:
         def make() -> Any:
             from azure.mgmt.healthcareapis import HealthcareApisManagementClient

@@ -295,7 +295,7 @@ def _configure_logging(verbose: int, debug: bool) -> None:
 
 
 def _register() -> None:
-    from fhirdr.cli import checks, drill, enable, failback, init, private_link, runs, sim, status, testplan
+    from fhirdr.cli import checks, drill, enable, endpoint, failback, init, private_link, runs, sim, status, testplan
 
     enable.register(app)
     status.register(app)
@@ -303,6 +303,7 @@ def _register() -> None:
     drill.register(app)
     failback.register(app)
     private_link.register(app)
+    endpoint.register(app)
     checks.register(app)
     init.register(app)
     runs.register(app)

@@ -24,6 +24,7 @@ class AhdsKind(Kind):
     name = "ahds"
     title = "Azure Health Data Services FHIR service"
     enable_runbook = "enable-ahds"
+    endpoint_runbook = "endpoint-ahds"
     section = "standby"
     resource_type = "Microsoft.HealthcareApis/workspaces/fhirservices"
     service_name = NAME

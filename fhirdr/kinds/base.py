@@ -27,6 +27,10 @@ class Kind:
     resource_type: ClassVar[str | None] = None
     # The target file table that describes the deployment's moving parts, when the kind needs one.
     section: ClassVar[str | None] = None
+    # The runbook that checks and builds the one endpoint clients use ([endpoint]); None: the kind has its own.
+    endpoint_runbook: ClassVar[str | None] = None
+    # What the kind's clients use instead, when it has no [endpoint].
+    endpoint_note: ClassVar[str] = ""
     # What `service` may be called, and how to say so.
     service_name: ClassVar[re.Pattern[str]] = re.compile(r"^[a-z0-9][a-z0-9-]{1,22}[a-z0-9]$")
     service_name_rule: ClassVar[str] = "3 to 24 lower-case letters, digits and hyphens"

@@ -12,6 +12,7 @@ class ManagedKind(Kind):
     title = "Azure API for FHIR"
     enable_runbook = "enable-managed"
     failback_runbook = "failback-managed"
+    endpoint_note = "clients use https://{service}.azurehealthcareapis.com, which Microsoft moves at a failover"
     support_operated = True
     has_service_resource = True
     resource_type = "Microsoft.HealthcareApis/services"

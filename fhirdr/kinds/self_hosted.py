@@ -27,6 +27,7 @@ class SelfHostedKind(Kind):
     title = "self-hosted FHIR Server for Azure"
     enable_runbook = "enable-self-hosted"
     failback_runbook = "failback-self-hosted"
+    endpoint_note = "the Traffic Manager profile in front of its compute ([self_hosted] traffic_manager_profile)"
     write_region_failover = True
     section = "self_hosted"
 

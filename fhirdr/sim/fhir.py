@@ -41,6 +41,25 @@ def answers(store: Store, host: str) -> bool:
     return host.endswith(FHIR_SUFFIX) or server_for_host(store, host, FHIR_SUFFIX) is not None
 
 
+def _serving(store: Store, found: tuple[str, str | None]) -> tuple[str, str | None, Any, str | None]:
+    """(server, compute region, data store, why it cannot answer or None) of a FHIR host's server."""
+    # A self-hosted server's regional host reaches that region's compute directly, not through Traffic Manager.
+    service_id, pinned = found
+    compute = pinned or lifecycle.compute_region(store, service_id)
+    ds = lifecycle.data_store(store, service_id)
+    if compute is None or ds is None or not lifecycle.is_up(store, compute):
+        return service_id, compute, ds, "The service is unavailable."
+    if not lifecycle.is_up(store, ds.write_region):
+        return service_id, compute, ds, "The data store is unavailable."
+    return service_id, compute, ds, None
+
+
+def probe(store: Store, host: str) -> bool:
+    """Whether a health probe of `GET https://{host}/metadata` passes (Front Door's view of an origin)."""
+    found = server_for_host(store, host, FHIR_SUFFIX)
+    return found is not None and _serving(store, found)[3] is None
+
+
 def handle(store: Store, method: str, url: str, headers: dict[str, str], content: Any) -> Response:
     parts = urlsplit(url)
     host = parts.hostname or ""
@@ -49,14 +68,10 @@ def handle(store: Store, method: str, url: str, headers: dict[str, str], content
     found = server_for_host(store, host, FHIR_SUFFIX)
     if found is None:
         raise ConnectionError(f"no such host: {host}")
-    # A self-hosted server's regional host reaches that region's compute directly, not through Traffic Manager.
-    service_id, pinned = found
-    compute = pinned or lifecycle.compute_region(store, service_id)
-    ds = lifecycle.data_store(store, service_id)
-    if compute is None or ds is None or not lifecycle.is_up(store, compute):
-        return _outcome(503, "transient", "The service is unavailable.")
-    if not lifecycle.is_up(store, ds.write_region):
-        return _outcome(503, "transient", "The data store is unavailable.")
+    service_id, compute, ds, down = _serving(store, found)
+    if down:
+        return _outcome(503, "transient", down)
+    assert compute is not None and ds is not None
     # Server-Timing (a standard header) carries the simulated service time: a request whose compute and
     # data are in different regions pays the round trip between them, as the article warns.
     from fhirdr.regions import round_trip_ms
@@ -79,6 +94,8 @@ def handle(store: Store, method: str, url: str, headers: dict[str, str], content
                 "fhirVersion": "4.0.1",
                 "format": ["json"],
                 "software": {"name": "Azure API for FHIR (fhirdr simulator)"},
+                # The base URL of the server that answered (CapabilityStatement.implementation.url, FHIR R4).
+                "implementation": {"description": "fhirdr simulator", "url": f"https://{host}"},
             },
             headers_out,
         )

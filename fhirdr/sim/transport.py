@@ -20,6 +20,7 @@ from fhirdr.sim.exceptions import ArmError
 from fhirdr.sim.fhir import FHIR_SUFFIX
 from fhirdr.sim.fhir import answers as fhir_answers
 from fhirdr.sim.graph import GRAPH_HOST
+from fhirdr.sim.providers.cdn import answers as front_door_answers
 from fhirdr.sim.router import (
     ARM,
     STUCK_ASYNC,
@@ -138,6 +139,8 @@ class SimTransport(HttpTransport):
         host = urlsplit(url).hostname or ""
         if host.endswith(FHIR_SUFFIX) or (not url.lower().startswith(ARM) and fhir_answers(self.store, host)):
             return self._send_fhir(request, url)
+        if front_door_answers(host):
+            return self._send_front_door(request, url)
         if host == GRAPH_HOST:
             from fhirdr.sim import graph
 
@@ -173,6 +176,24 @@ class SimTransport(HttpTransport):
             raise ServiceRequestError("Connection aborted (dropped by a fhirdr sim fault rule)")
         out = {"Content-Type": "application/fhir+json; charset=utf-8", **response.headers}
         return SimResponse(request, response.status, out, response.encoded())
+
+    def _send_front_door(self, request: Any, url: str) -> SimResponse:
+        """A request to a Front Door endpoint goes to the origin its route and health probes choose, with the
+        origin host header as Host, so the FHIR service sees its own name (and its certificate matches)."""
+        from fhirdr.sim import fhir
+        from fhirdr.sim.providers.cdn import route_request
+
+        parts = urlsplit(url)
+        with self.store.transaction():
+            origin = route_request(self.store, parts.hostname or "", parts.path, lambda h: fhir.probe(self.store, h))
+        if origin is None:
+            # Front Door's own answer when no origin is healthy or no route matches.
+            body = b"<h2>Our services aren't available right now</h2>"
+            return SimResponse(request, 503, {"Content-Type": "text/html", "x-azure-ref": "sim"}, body)
+        forwarded = parts._replace(netloc=origin).geturl()
+        response = self._send_fhir(request, forwarded)
+        response.headers["x-azure-ref"] = "sim"
+        return response
 
     def handle(self, method: str, url: str, headers: dict[str, str], content: Any) -> Response:
         store = self.store

@@ -753,6 +753,8 @@ def target_for(spec: WorldSpec) -> dict[str, Any]:
         del target["private_link"]
         target["workspace"] = spec.workspace
         target["standby"] = {"workspace": f"{spec.workspace[:22]}dr", "region": spec.secondary_region}
+        # The front door clients use; nothing of it exists until `fhirdr configure-endpoint --apply`.
+        target["endpoint"] = {"kind": "front-door", "profile": f"{spec.workspace}-fd"}
     if spec.kind == "self-hosted":
         del target["private_link"]
         target["self_hosted"] = {

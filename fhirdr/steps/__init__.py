@@ -17,6 +17,7 @@ def registry() -> dict[str, type[Step]]:
         export,
         failback,
         fhir_server,
+        frontdoor,
         iomt,
         medtech,
         network,
@@ -42,6 +43,7 @@ def registry() -> dict[str, type[Step]]:
         medtech,
         fhir_server,
         standby,
+        frontdoor,
     ):
         steps.extend(module.STEPS)
     return {step.uses: step for step in steps}

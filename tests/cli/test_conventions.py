@@ -134,8 +134,12 @@ def test_query_with_table_output_renders_a_table(world, cli):
     assert any(line.split()[:2] == ["cmk", "not-configured"] for line in readiness.splitlines())
 
 
-def test_shell_completion_is_offered(cli):
-    result = cli("--show-completion", "bash")
+def test_shell_completion_is_offered(cli, monkeypatch):
+    # typer finds the shell from the process tree (shellingham), which a detached test run may not have.
+    import shellingham
+
+    monkeypatch.setattr(shellingham, "detect_shell", lambda: ("bash", "/bin/bash"))
+    result = cli("--show-completion")
     assert result.exit_code == 0, result.output
     assert "_fhirdr_completion" in result.stdout and "complete " in result.stdout
     assert "--install-completion" in cli("--help").stdout

@@ -8,6 +8,7 @@ from fhirdr.sim.router import Router
 def build_router() -> Router:
     from fhirdr.sim.providers import (
         authorization,
+        cdn,
         cosmosdb,
         healthcareapis,
         keyvault,
@@ -38,6 +39,7 @@ def build_router() -> Router:
         keyvault,
         storage,
         workspaces,
+        cdn,
     ):
         provider.register(router)
     return router
