@@ -99,6 +99,9 @@ def init(
     without_support_role: bool = typer.Option(
         False, "--without-support-role", help="The caller lacks Support Request Contributor: ticket creation is 403."
     ),
+    without_dr_classification: bool = typer.Option(
+        False, "--without-dr-classification", help="Support lists no 'Disaster recovery / ...' problem classification."
+    ),
 ) -> None:
     """Build a two-region world: a FHIR service in westus2 with Private Link; westcentralus empty."""
     from fhirdr.errors import SimNotInitialisedError
@@ -177,6 +180,7 @@ def init(
         support_plan=support_plan,
         support_history=tuple(support_history),
         support_role=not without_support_role,
+        dr_classification=not without_dr_classification,
         cloud=cloud,
         workspace=workspace,
     )

@@ -71,6 +71,7 @@ class WorldSpec:
     support_plan: str = "premier"
     support_history: tuple[str, ...] = ()  # tickets the subscription already has (see SUPPORT_HISTORY)
     support_role: bool = True  # False: the caller lacks Support Request Contributor (403 AuthorizationFailed)
+    dr_classification: bool = True  # False: no "Disaster recovery / ..." problem classification is listed
     vault_resource_group: str | None = None  # the key vault and export storage account live in this other group
     storage_access_rules: bool = False  # the export account's firewall also has resource access and IPv6 rules
     cloud: str = "AzureCloud"  # AzureUSGovernment / AzureChinaCloud: that cloud's regions, DNS names and app ids
@@ -142,6 +143,7 @@ def build_world(path: Path, spec: WorldSpec) -> Store:
             "cloud": spec.azure_cloud.name,
             "support_plan": spec.support_plan,
             "support_role": "granted" if spec.support_role else "missing",
+            "dr_classification": "listed" if spec.dr_classification else "absent",
             # the target describing this world: `--sim` without a target file, and `sim init` without --force, use it
             "target": json.dumps(target_for(spec)),
         }

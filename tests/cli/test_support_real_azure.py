@@ -145,3 +145,16 @@ def test_without_the_support_request_contributor_role_the_ticket_is_drafted_and_
     assert "lacks the Support Request Contributor role" in result.stderr
     assert Path("fhirdr-enable-ticket.md").exists()
     assert _tickets(world) == []
+
+
+def test_when_no_problem_classification_fits_fhirdr_says_so_and_drafts(isolated, cli):
+    """Problem classifications are listed per service as "Category / Subcategory" (support stable/2024-04-01/
+    examples/ListProblemClassifications.json); none about DR means no ticket can be filed by the API."""
+    world = make_world(isolated, dr_classification=False)
+    result = cli("--sim", "enable", "--apply", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "no problem classification of Azure API for FHIR is 'Disaster recovery / ...'" in result.stderr
+    assert "Configuration and setup / Private Link" in result.stderr
+    draft = Path("fhirdr-enable-ticket.md").read_text()
+    assert "none fits" in draft
+    assert _tickets(world) == []

@@ -77,6 +77,9 @@ def _list_problems(request: Request) -> Response:
     if service not in {s[0] for s in SERVICES}:
         raise NotFound(f"Service '{request.params['service']}' was not found.")
     problems = PROBLEMS.get(service, [(_guid(service + "/other"), "Other / General question")])
+    if request.store.get_meta("dr_classification") == "absent":
+        # A service whose classifications name no DR request (as after the retirement of Azure API for FHIR).
+        problems = [(pid, name) for pid, name in problems if pid not in (DR_ENABLE, DR_FAILBACK)]
     return Response(
         200,
         {
