@@ -216,6 +216,7 @@ def _create_ticket(request: Request) -> Response:
             "modifiedDate": _iso(now),
             "supportPlanType": PLANS[plan_of(store)],
             "supportPlanDisplayName": _plan_display(plan_of(store)),
+            "supportPlanId": _plan_id(store, sub),
             "serviceLevelAgreement": {
                 "startTime": _iso(now),
                 "expirationTime": _iso(now + 8 * 3600),
@@ -232,6 +233,13 @@ def _create_ticket(request: Request) -> Response:
     headers = start_async(request, None, {}, f"/subscriptions/{sub}/providers/Microsoft.Support/operationsStatus/{op}")
     headers["Location"] = headers["Azure-AsyncOperation"]
     return Response(202, None, headers)
+
+
+def _plan_id(store: Store, sub: str) -> str:
+    """An opaque plan id, base64 as in the spec's examples (CreateTechnicalSupportTicketForSubscription.json)."""
+    import base64
+
+    return base64.b64encode(f"Source:SCM,Plan:{plan_of(store)},SubscriptionId:{sub},".encode()).decode()
 
 
 def _plan_display(plan: str) -> str:
@@ -266,6 +274,16 @@ def put_ticket(
             "modifiedDate": _iso(created),
             "supportPlanType": PLANS[plan_of(store)],
             "supportPlanDisplayName": _plan_display(plan_of(store)),
+            "supportPlanId": _plan_id(store, sub),
+            "contactDetails": {
+                "firstName": "Dana",
+                "lastName": "Operator",
+                "preferredContactMethod": "email",
+                "primaryEmailAddress": "dana.operator@example.com",
+                "preferredTimeZone": "Pacific Standard Time",
+                "country": "USA",
+                "preferredSupportLanguage": "en-US",
+            },
             "serviceLevelAgreement": {
                 "startTime": _iso(created),
                 "expirationTime": _iso(created + 8 * 3600),
