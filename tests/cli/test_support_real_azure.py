@@ -158,3 +158,14 @@ def test_when_no_problem_classification_fits_fhirdr_says_so_and_drafts(isolated,
     draft = Path("fhirdr-enable-ticket.md").read_text()
     assert "none fits" in draft
     assert _tickets(world) == []
+
+
+def test_a_severity_the_known_plan_does_not_offer_is_refused_before_anything_is_sent(isolated, cli):
+    """support.json SeverityLevel: 'highestcriticalimpact' is for Premier customers; the plan is read from the
+    subscription's tickets (supportPlanType), so the ticket is not even attempted."""
+    world = make_world(isolated, support_plan="professional-direct", support_history=("other-service",))
+    before = len(_tickets(world))
+    result = cli("--sim", "enable", "--apply", "--yes", "--severity", "highestcriticalimpact")
+    assert result.exit_code == 1, result.output
+    assert "severity highestcriticalimpact is not offered on the ProfessionalDirect support plan" in result.output
+    assert len(_tickets(world)) == before
