@@ -213,9 +213,9 @@ def write_lease(step: Step, value: str | None, etag: str | None) -> None:
     """
     from azure.core.exceptions import HttpResponseError
 
-    supported = kind_of(step.ctx.target).support_operated
+    on_service = kind_of(step.ctx.target).support_operated
     try:
-        if supported:
+        if on_service:
             _write_service_lease(step, value, etag)
         else:
             _write_account_lease(step, value)
@@ -225,7 +225,7 @@ def write_lease(step: Step, value: str | None, etag: str | None) -> None:
         if _lease_value(step) != value:
             raise
         log.warning("the lease write reported %s, but the lease holds what this run wrote", exc.status_code)
-    if value is not None and not supported:
+    if value is not None and not on_service:
         _settle_account_lease(step, value)
 
 
