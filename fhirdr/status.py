@@ -16,7 +16,7 @@ from fhirdr.steps.base import Context, Reader, Step, text
 from fhirdr.steps.cosmos import read_account, regions_of
 from fhirdr.steps.dr import database_throughput, offer_throughput
 from fhirdr.steps.service import read_service
-from fhirdr.steps.support import REQUESTS
+from fhirdr.steps.support import dr_request, service_tickets
 from fhirdr.steps.traffic import read_profile
 
 # The keys of the status document; a test pins them so pipelines can rely on them.
@@ -40,19 +40,6 @@ STATUS_KEYS = (
     "warnings",
     "summary",
 )
-
-
-def _tickets(reader: Step) -> list[Any]:
-    wanted = (
-        f"/resourcegroups/{reader.ctx.target.resource_group.lower()}/providers/microsoft.healthcareapis/"
-        f"services/{reader.ctx.target.service.lower()}"
-    )
-    tickets = []
-    for ticket in reader.ctx.azure.support().support_tickets.list():
-        resource = ticket.technical_ticket_details
-        if resource is not None and (resource.resource_id or "").lower().endswith(wanted):
-            tickets.append(ticket)
-    return tickets
 
 
 def replication_lag_ms(ctx: Any, account: Any, region: str) -> float | None:
@@ -91,7 +78,8 @@ def read_replica_status(ctx: Context) -> dict[str, Any]:
     jobs: dict[str, Callable[[], Any]] = {"readiness": lambda: readiness(reader)}
     if kind_of(target).support_operated:
         jobs["service"] = lambda: read_service(reader)
-        jobs["tickets"] = lambda: _tickets(reader)
+        jobs["tickets"] = lambda: service_tickets(reader)
+        jobs["dr_request"] = lambda: dr_request(reader)
     else:
         jobs["account"] = lambda: _account_and_lag(reader)
         jobs["throughput"] = lambda: database_throughput(reader)
@@ -157,11 +145,6 @@ def _judge(target: Any, facts: dict[str, Any]) -> dict[str, Any]:
     primary = normalise_region(service.location) if service is not None else target.primary_region
     rpo_seconds = target.objectives.rpo_minutes * 60
     warnings: list[str] = []
-    enable_words = REQUESTS["enable"][0]
-    dr_tickets = [
-        t for t in facts.get("tickets", []) if enable_words in (t.problem_classification_display_name or "").lower()
-    ]
-    dr_tickets.sort(key=lambda t: t.created_date or 0, reverse=True)
     doc: dict[str, Any] = {
         "service": target.service,
         "kind": target.kind,
@@ -207,19 +190,11 @@ def _judge(target: Any, facts: dict[str, Any]) -> dict[str, Any]:
         secondary_ru = facts.get("throughput")
     else:
         data_region = compute_region = primary
-        latest = dr_tickets[0] if dr_tickets else None
+        request = facts["dr_request"]
+        latest = request.ticket
         secondary = target.secondary_region or (_ticket_secondary(latest) if latest else None)
         doc["secondary_region"] = secondary
-        if latest is None:
-            dr = {"enabled": False, "state": "off", "detail": "no DR request found (fhirdr enable)"}
-        elif text(latest.status) == "Closed":
-            dr = {"enabled": True, "state": "on", "detail": f"enabled by support (ticket {latest.support_ticket_id})"}
-        else:
-            dr = {
-                "enabled": False,
-                "state": "requested",
-                "detail": f"support is working ticket {latest.support_ticket_id}",
-            }
+        dr = {"enabled": request.enabled, "state": request.state, "detail": request.detail}
         replication = {"state": "managed-by-microsoft" if dr["enabled"] else "not-configured", "lag_seconds": None}
         secondary_ru = ru if dr["enabled"] else None
     replication["rpo_seconds"] = rpo_seconds

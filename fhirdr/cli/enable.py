@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from fhirdr.cli.settings import Settings
+from fhirdr.cli.ticket_options import consent_option, severity_option
 from fhirdr.durations import duration_option
 
 
@@ -36,6 +37,8 @@ def enable(
         None, "--contact-timezone", help="Contact: time zone, e.g. Pacific Standard Time."
     ),
     contact_language: str | None = typer.Option(None, "--contact-language", help="Contact: language, e.g. en-US."),
+    severity: str | None = severity_option(),
+    diagnostic_consent: str | None = consent_option(),
     resume: str | None = typer.Option(None, "--resume", metavar="RUN_ID", help="Continue an earlier apply run."),
 ) -> None:
     """Turn DR on for the target.
@@ -79,8 +82,12 @@ def enable(
 
     with settings.terminal.status("checking Private Link, CMK, $export and IoMT readiness"):
         options: dict[str, Any] = {"readiness": readiness(Reader(Context(target, session)))}
+    if kind.support_operated:
+        from fhirdr.cli.ticket_options import ticket_choices
+
+        options.update(ticket_choices(settings, severity, diagnostic_consent, yes))
     if ticket_draft is not None and kind.support_operated:
-        write_ticket_draft(target, "enable", ticket_draft)
+        write_ticket_draft(target, "enable", ticket_draft, options)
         settings.terminal.display_success(f"ticket text written to {ticket_draft}")
         options["ticket_draft"] = str(ticket_draft)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from fhirdr.cli.settings import Settings
+from fhirdr.cli.ticket_options import consent_option, severity_option
 from fhirdr.durations import duration_option
 
 
@@ -26,6 +29,11 @@ def failback(
     reason: str | None = typer.Option(None, "--reason", help="Why the gates are overridden."),
     wait: bool = typer.Option(False, "--wait", help="Keep polling while support works (managed targets)."),
     timeout: float = duration_option("4h", "--timeout", help="How long --wait polls, e.g. 90m or 4h."),
+    ticket_draft: Path | None = typer.Option(
+        None, "--ticket-draft", help="Write the support ticket to this file instead of filing it (managed targets)."
+    ),
+    severity: str | None = severity_option(),
+    diagnostic_consent: str | None = consent_option(),
     resume: str | None = typer.Option(None, "--resume", metavar="RUN_ID", help="Continue an earlier failback run."),
 ) -> None:
     """Fail the data back to the recovered region.
@@ -48,7 +56,16 @@ def failback(
         raise BadInputError(f"--max-lag {max_lag:g} s is above the RPO of {rpo} s", hint=f"use at most {rpo}")
     if force and not (reason and reason.strip()):
         raise BadInputError("--force needs --reason TEXT: overriding a safety gate is recorded with why")
-    options = {"max_lag": max_lag, "force": force, "reason": reason}
+    options: dict = {"max_lag": max_lag, "force": force, "reason": reason}
+    if kind_of(target).support_operated:
+        from fhirdr.cli.ticket_options import ticket_choices
+        from fhirdr.steps.support import write_ticket_draft
+
+        options.update(ticket_choices(settings, severity, diagnostic_consent, yes or not apply, outage=apply))
+        if ticket_draft is not None:
+            write_ticket_draft(target, "failback", ticket_draft, options)
+            settings.terminal.display_success(f"ticket text written to {ticket_draft}")
+            options["ticket_draft"] = str(ticket_draft)
     request = RunRequest(
         kind_of(target).failback_runbook,
         "failback",

@@ -92,9 +92,11 @@ def run_runbook(settings: Settings, request: RunRequest) -> int:
     if outcome.refusals:
         if settings.output.value == "table":
             terminal.err.print(table(document))
+        own = [c.data["hint"] for r in outcome.results if r.status == "refused" for c in r.changes if "hint" in c.data]
         raise SafetyGateError(
             "refused: " + "; ".join(outcome.refusals),
-            hint="nothing was changed; --force --reason TEXT overrides a gate, and the journal records it",
+            hint="nothing was changed; "
+            + ("; ".join(own) if own else "--force --reason TEXT overrides a gate, and the journal records it"),
         )
     if request.before_apply is not None:
         request.before_apply(outcome, options)

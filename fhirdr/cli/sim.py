@@ -85,6 +85,23 @@ def init(
     storage_access_rules: bool = typer.Option(
         False, "--storage-access-rules", help="Give the export account resource access and IPv6 firewall rules."
     ),
+    support_plan: str = typer.Option(
+        "premier",
+        "--support-plan",
+        help="The subscription's support plan: none, basic, developer, standard, professional-direct, premier or "
+        "unified; the support API files tickets on the last three only.",
+    ),
+    support_history: list[str] = typer.Option(
+        [],
+        "--support-history",
+        help="Tickets the subscription already has (repeatable): closed-unfulfilled, other-service.",
+    ),
+    without_support_role: bool = typer.Option(
+        False, "--without-support-role", help="The caller lacks Support Request Contributor: ticket creation is 403."
+    ),
+    without_dr_classification: bool = typer.Option(
+        False, "--without-dr-classification", help="Support lists no 'Disaster recovery / ...' problem classification."
+    ),
 ) -> None:
     """Build a two-region world: a FHIR service in westus2 with Private Link; westcentralus empty."""
     from fhirdr.errors import SimNotInitialisedError
@@ -107,6 +124,15 @@ def init(
     if unknown:
         listing = "; ".join(f"{name}: {what}" for name, (_, what) in MISTAKES.items())
         raise BadInputError(f"--mistake {unknown[0]!r} is not known", hint=listing)
+    from fhirdr.sim.providers.support import PLANS
+    from fhirdr.sim.world import SUPPORT_HISTORY
+
+    if support_plan not in PLANS:
+        raise BadInputError(f"--support-plan {support_plan!r} is not known", hint=f"use {', '.join(PLANS)}")
+    unknown_history = [h for h in support_history if h not in SUPPORT_HISTORY]
+    if unknown_history:
+        listing = "; ".join(f"{name}: {what}" for name, what in SUPPORT_HISTORY.items())
+        raise BadInputError(f"--support-history {unknown_history[0]!r} is not known", hint=listing)
     if role_id_form not in ("subscription", "providers"):
         raise BadInputError(f"--role-id-form {role_id_form!r} is not known", hint="use subscription or providers")
     from fhirdr.azure.clouds import get_cloud
@@ -151,6 +177,10 @@ def init(
         graph_denied=graph_denied,
         vault_resource_group=vault_resource_group,
         storage_access_rules=storage_access_rules,
+        support_plan=support_plan,
+        support_history=tuple(support_history),
+        support_role=not without_support_role,
+        dr_classification=not without_dr_classification,
         cloud=cloud,
         workspace=workspace,
     )

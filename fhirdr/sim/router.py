@@ -91,8 +91,22 @@ class Router:
                 if not request.query.get("api-version"):
                     raise MissingApiVersion()
                 request.params = match.groupdict()
-                return handler(request)
+                return with_etag_header(request, handler(request))
         raise InvalidResourceType(f"The resource type could not be found for path '{request.path}'.")
+
+
+def with_etag_header(request: Request, response: Response) -> Response:
+    """A GET of a resource that has an etag answers it as the ETag header too, as ARM's contract asks.
+
+    azure-resource-manager-rpc v1.0/resource-api-reference.md: an etag given in the body "must also be
+    provided as a header per the normal ETag convention".
+    """
+    if request.method == "GET" and response.status == 200 and isinstance(response.body, dict):
+        etag = response.body.get("etag")
+        if etag and not any(key.lower() == "etag" for key in response.headers):
+            etag = str(etag)
+            response.headers["ETag"] = etag if etag.startswith(("W/", '"')) else f'"{etag}"'
+    return response
 
 
 def parse_request(method: str, url: str, headers: dict[str, str], content: Any, store: Store) -> Request:

@@ -66,6 +66,12 @@ class WorldSpec:
     # /subscriptions/{sub}/providers/...
     role_id_form: str = "subscription"
     graph_denied: bool = False  # Microsoft Graph answers 403 Authorization_RequestDenied (no Application.Read.All)
+    # none | basic | developer | standard | professional-direct | premier | unified: the API files tickets
+    # on professional-direct, premier and unified only (learn.microsoft.com/rest/api/support, prerequisites)
+    support_plan: str = "premier"
+    support_history: tuple[str, ...] = ()  # tickets the subscription already has (see SUPPORT_HISTORY)
+    support_role: bool = True  # False: the caller lacks Support Request Contributor (403 AuthorizationFailed)
+    dr_classification: bool = True  # False: no "Disaster recovery / ..." problem classification is listed
     vault_resource_group: str | None = None  # the key vault and export storage account live in this other group
     storage_access_rules: bool = False  # the export account's firewall also has resource access and IPv6 rules
     cloud: str = "AzureCloud"  # AzureUSGovernment / AzureChinaCloud: that cloud's regions, DNS names and app ids
@@ -135,6 +141,9 @@ def build_world(path: Path, spec: WorldSpec) -> Store:
             "detection_delay": repr(spec.detection_delay_minutes * 60),
             "replication_lag_ms": str(spec.replication_lag_ms),
             "cloud": spec.azure_cloud.name,
+            "support_plan": spec.support_plan,
+            "support_role": "granted" if spec.support_role else "missing",
+            "dr_classification": "listed" if spec.dr_classification else "absent",
             # the target describing this world: `--sim` without a target file, and `sim init` without --force, use it
             "target": json.dumps(target_for(spec)),
         }
@@ -314,6 +323,8 @@ def _populate(store: Store, spec: WorldSpec) -> None:
         _populate_cmk(store, spec, keys_gid, service_id)
     if spec.graph_denied:
         store.set_meta("graph_denied", "1")
+    if spec.kind == "managed" and spec.support_history:
+        _populate_support_history(store, spec, service_id)
     if spec.iomt and spec.kind != "ahds":
         put_iomt(
             store,
@@ -509,35 +520,49 @@ def _closed_dr_ticket(store: Store, spec: WorldSpec, service_id: str) -> None:
     """The DR request support already worked, as a managed service with DR on would have in its history."""
     from fhirdr.sim.providers import support
 
-    ticket_id = (
-        f"/subscriptions/{spec.subscription}/providers/Microsoft.Support/supportTickets/dr-enabled-{spec.service}"
-    )
-    created = _iso(store.now() - 30 * 86400)
-    service = f"/providers/Microsoft.Support/services/{support.FHIR_SERVICE}"
-    store.put(
+    ticket_id = _history_ticket(store, spec, f"dr-enabled-{spec.service}", service_id, 30)
+    support.add_communication(
+        store,
         ticket_id,
-        support.TICKET_TYPE,
-        f"/subscriptions/{spec.subscription}",
-        {
-            "id": ticket_id,
-            "name": f"dr-enabled-{spec.service}",
-            "type": support.TICKET_TYPE,
-            "properties": {
-                "supportTicketId": "2600000000000001",
-                "title": f"Enable disaster recovery for {spec.service}",
-                "description": f"Preferred secondary region: {spec.secondary_region}",
-                "status": "Closed",
-                "serviceId": service,
-                "serviceDisplayName": "Azure API for FHIR",
-                "problemClassificationId": f"{service}/problemClassifications/{support.DR_ENABLE}",
-                "problemClassificationDisplayName": "Disaster recovery / Enable disaster recovery",
-                "technicalTicketDetails": {"resourceId": service_id},
-                "severity": "minimal",
-                "createdDate": created,
-                "modifiedDate": created,
-            },
-        },
+        "Disaster recovery is enabled",
+        f"The initial replication to {spec.secondary_region} is complete. Disaster recovery is on.",
     )
+
+
+def _history_ticket(store: Store, spec: WorldSpec, name: str, service_id: str, days_ago: int) -> str:
+    from fhirdr.sim.providers import support
+
+    return support.put_ticket(
+        store,
+        spec.subscription,
+        name,
+        service_id,
+        support.DR_ENABLE,
+        "Closed",
+        store.now() - days_ago * 86400,
+        f"Resource id: {service_id}\nPreferred secondary region: {spec.secondary_region}",
+    )
+
+
+# `sim init --support-history`: tickets the subscription already has, each a way a naive reading goes wrong.
+SUPPORT_HISTORY = {
+    "closed-unfulfilled": "a Closed DR request for the service that support never confirmed",
+    "other-service": "the newest DR request is about another service of the subscription, confirmed",
+}
+
+
+def _populate_support_history(store: Store, spec: WorldSpec, service_id: str) -> None:
+    from fhirdr.sim.providers import support
+
+    if "closed-unfulfilled" in spec.support_history:
+        ticket = _history_ticket(store, spec, f"dr-request-{spec.service}", service_id, 20)
+        support.add_communication(
+            store, ticket, "We are looking into your request", "A support engineer will contact you."
+        )
+    if "other-service" in spec.support_history:
+        other = service_id.rsplit("/", 1)[0] + f"/{spec.service}other"
+        ticket = _history_ticket(store, spec, f"dr-enabled-{spec.service}other", other, 5)
+        support.add_communication(store, ticket, "Disaster recovery is enabled", "Disaster recovery is on.")
 
 
 def _enable_dr(store: Store, spec: WorldSpec, gid: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -16,6 +18,8 @@ from fhirdr.steps.service import read_service
 from fhirdr.steps.traffic import endpoint_type, read_profile
 
 LEASE_TAG = "fhirdr-failback-lease"
+
+log = logging.getLogger(__name__)
 
 
 def _override_or_refuse(step: Step, gate: str, measured: str) -> list[Change]:
@@ -155,14 +159,8 @@ class Lease(GateStep):
         if not facts.needed and not facts.holder:
             return []
         if facts.holder and not self.ctx.options.get("force"):
-            return [
-                Change(
-                    REFUSE,
-                    "lease",
-                    f"another failback of {self.ctx.target.service} is running: lease {self.observe(facts)}",
-                    fixable=False,
-                )
-            ]
+            held = f"another failback of {self.ctx.target.service} is running: lease {self.observe(facts)}"
+            return [Change(REFUSE, "lease", held, {"hint": lease_hint(lease)}, fixable=False)]
         action = "take-over" if facts.holder else "take"
         summary = f"take the failback lease for run {run_id}"
         if facts.holder:
@@ -190,14 +188,61 @@ LEASE_SETTLE_SECONDS = 10.0
 SIM_LEASE_SETTLE_SECONDS = 1.0
 
 
+def lease_hint(lease: dict[str, str]) -> str:
+    """What to do about a lease someone holds: a run of this machine is resumed, never forced past."""
+    from fhirdr.paths import journal_dir
+
+    run = lease.get("run") or ""
+    if RUN_ID.fullmatch(run) and (journal_dir() / f"{run}.jsonl").exists():
+        return f"it is run {run} of this machine, stopped before it released the lease: resume it with --resume {run}"
+    return (
+        "wait for it to finish (`fhirdr runs` on the machine that runs it); only if that run is dead, "
+        "--force --reason TEXT takes the lease over, and the journal records it"
+    )
+
+
+WAIT_FOR_IT = "wait for it to finish; `fhirdr runs` shows the runs"
+RUN_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]+")
+
+
 def write_lease(step: Step, value: str | None, etag: str | None) -> None:
-    """Set or clear the lease tag; the service's etag makes it conditional (HTTP 412 when someone was faster)."""
+    """Set or clear the lease tag, conditionally; then what Azure holds decides.
+
+    A write whose operation failed or whose answer was lost may still have been made: the lease is
+    read back, and a lease that holds what this run wrote is this run's.
+    """
     from azure.core.exceptions import HttpResponseError
 
+    on_service = kind_of(step.ctx.target).support_operated
+    try:
+        if on_service:
+            _write_service_lease(step, value, etag)
+        else:
+            _write_account_lease(step, value)
+    except HttpResponseError as exc:
+        if exc.status_code == 412:
+            raise SafetyGateError(_lost_race(step), hint=WAIT_FOR_IT) from None
+        if _lease_value(step) != value:
+            raise
+        log.warning("the lease write reported %s, but the lease holds what this run wrote", exc.status_code)
+    if value is not None and not on_service:
+        _settle_account_lease(step, value)
+
+
+def _lease_value(step: Step) -> str | None:
+    with azure_errors("reading the failback lease back"):
+        return (lease_resource(step).tags or {}).get(LEASE_TAG)
+
+
+def _write_service_lease(step: Step, value: str | None, etag: str | None) -> None:
+    """A PATCH of the service's tags only, If-Match its etag (HTTP 412 when someone was faster).
+
+    Never a PUT: a full PUT of Azure API for FHIR is a long-running service update that re-sends every
+    property, the private endpoint connections included (ServicePatch.json vs ServiceCreate.json).
+    """
+    from azure.mgmt.healthcareapis.models import ServicesPatchDescription
+
     target = step.ctx.target
-    if not kind_of(target).support_operated:
-        _write_account_lease(step, value)
-        return
     service = read_service(step)
     if etag is not None and service.etag != etag:
         raise SafetyGateError(_lost_race(step))
@@ -206,24 +251,16 @@ def write_lease(step: Step, value: str | None, etag: str | None) -> None:
         tags.pop(LEASE_TAG, None)
     else:
         tags[LEASE_TAG] = value
-    service.tags = tags
-    service.etag = etag or service.etag
-    try:
-        wait(
-            step.ctx.azure.healthcare().services.begin_create_or_update(target.resource_group, target.service, service)
+    condition = {"If-Match": service.etag} if service.etag else {}
+    wait(
+        step.ctx.azure.healthcare().services.begin_update(
+            target.resource_group, target.service, ServicesPatchDescription(tags=tags), headers=condition
         )
-    except HttpResponseError as exc:
-        if exc.status_code == 412:
-            raise SafetyGateError(
-                _lost_race(step), hint="wait for it to finish; `fhirdr runs` shows the runs"
-            ) from None
-        raise
+    )
 
 
 def _write_account_lease(step: Step, value: str | None) -> None:
-    """Write the lease tag on the Cosmos DB account (a PATCH of tags only), then check it held."""
-    import time
-
+    """Write the lease tag on the Cosmos DB account (a PATCH of tags only)."""
     from azure.mgmt.cosmosdb.models import DatabaseAccountUpdateParameters
 
     hosted = step.ctx.target.require_self_hosted()
@@ -242,11 +279,15 @@ def _write_account_lease(step: Step, value: str | None) -> None:
             hosted.cosmos_resource_group, hosted.cosmos_account, DatabaseAccountUpdateParameters(tags=tags)
         )
     )
-    if value is None:
-        return
+
+
+def _settle_account_lease(step: Step, value: str) -> None:
+    """Cosmos DB accounts take no conditional writes over ARM: wait, read back, the last writer holds it."""
+    import time
+
     time.sleep(SIM_LEASE_SETTLE_SECONDS if step.ctx.azure.simulated else LEASE_SETTLE_SECONDS)
-    if (read_account(step).tags or {}).get(LEASE_TAG) != value:
-        raise SafetyGateError(_lost_race(step), hint="wait for it to finish; `fhirdr runs` shows the runs")
+    if _lease_value(step) != value:
+        raise SafetyGateError(_lost_race(step), hint=WAIT_FOR_IT)
 
 
 def _lost_race(step: Step) -> str:

@@ -234,3 +234,113 @@ def test_managed_lifecycle_and_failback_through_support(isolated, cli):
     assert present(client, [rid for rid, _ in during]) == {rid for rid, _ in during}
     tickets = [t.body["properties"] for t in world.store.by_type("Microsoft.Support/supportTickets")]
     assert sum("failback" in t["problemClassificationDisplayName"].lower() for t in tickets) == 1
+
+
+SERVICE = "Microsoft.HealthcareApis/services"
+
+
+def _service_without_lease(world) -> dict:
+    body = dict(world.store.by_type(SERVICE)[0].body)
+    body.pop("etag")
+    body["tags"] = {k: v for k, v in body["tags"].items() if k != LEASE}
+    return body
+
+
+def _service_lease(world) -> str | None:
+    return world.store.by_type(SERVICE)[0].body["tags"].get(LEASE)
+
+
+def test_managed_lease_is_a_conditional_patch_of_tags_that_leaves_the_service_as_it_was(isolated, cli):
+    """The lease is a PATCH of tags with If-Match (healthcareapis stable/2024-03-31/examples/legacy/
+    ServicePatch.json; azure-resource-manager-rpc v1.0/Addendum.md "ETags for Resources"), never a full PUT
+    (ServiceCreate.json: a long-running service update that re-sends every property and the private endpoint
+    connections). A fault on every PUT of the service proves no PUT is sent."""
+    world = make_world(isolated, dr_enabled=True)
+    before = _service_without_lease(world)
+    world.store.add_fault("PUT", "*/Microsoft.HealthcareApis/services/*", "500", 100, 0)
+    taken = cli("--sim", "failback", "--apply", "--yes")
+    assert taken.exit_code == 0, taken.output
+    run_id = taken.stderr.split("--resume ")[1].split()[0]
+    assert f"run={run_id}" in _service_lease(world)
+    assert _service_without_lease(world) == before
+
+    assert cli("sim", "advance", "1h").exit_code == 0
+    released = cli("--sim", "failback", "--yes", "--resume", run_id)
+    assert released.exit_code == 0, released.output
+    assert _service_lease(world) is None
+    assert _service_without_lease(world) == before
+
+
+def test_a_lease_write_whose_operation_fails_but_was_made_is_this_runs_lease(isolated, cli):
+    """A failed async operation does not prove the write did not happen (ARM async-api-reference.md: the
+    status is of the operation, the resource is read to know its state): the lease is read back."""
+    world = make_world(isolated, dr_enabled=True)
+    world.store.add_fault("*", "*/Microsoft.HealthcareApis/services/fhirdemo", "fail-async", 1, 0)
+    result = cli("--sim", "failback", "--apply", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "Azure refused" not in result.output
+    run_id = result.stderr.split("--resume ")[1].split()[0]
+    assert f"run={run_id}" in _service_lease(world)
+    assert "waiting for support to work ticket" in result.stderr
+
+
+def test_a_lease_held_by_a_stopped_run_of_this_machine_points_to_resume_not_force(isolated, cli):
+    world = make_world(isolated, dr_enabled=True)
+    world.store.add_fault("PUT", "*/Microsoft.Support/supportTickets/*", "500", 50, 0)
+    crashed = cli("--sim", "failback", "--apply", "--yes")
+    assert crashed.exit_code == 3, crashed.output
+    run_id = crashed.stderr.split("--resume ")[1].split()[0]
+    assert f"run={run_id}" in _service_lease(world)
+    world.store.clear_faults()
+
+    plain = cli("--sim", "failback", "--apply", "--yes")
+    assert plain.exit_code == 4, plain.output
+    assert f"resume it with --resume {run_id}" in plain.stderr
+    assert "--force" not in plain.stderr
+
+    resumed = cli("--sim", "failback", "--yes", "--resume", run_id)
+    assert resumed.exit_code == 0, resumed.output
+    assert "waiting for support to work ticket" in resumed.stderr
+
+
+def test_a_lease_held_by_someone_else_says_wait_and_names_force_as_the_last_resort(isolated, cli):
+    world = make_world(isolated, dr_enabled=True)
+    service = world.store.by_type(SERVICE)[0]
+    service.body["tags"] = {LEASE: "run=20261127T080000Z-aaaaaa;by=alex;at=2026-11-27T08:00:00+00:00"}
+    world.store.put(service.id, service.type, service.id.split("/providers/")[0], service.body)
+    result = cli("--sim", "failback", "--apply", "--yes")
+    assert result.exit_code == 4, result.output
+    assert "held by alex (run 20261127T080000Z-aaaaaa)" in result.stderr
+    assert "wait for it to finish" in result.stderr
+    assert "only if that run is dead, --force --reason TEXT" in result.stderr
+
+
+def test_two_managed_failbacks_at_once_take_the_lease_once(isolated, cli):
+    """Two lease takers race on the service's etag: If-Match lets one PATCH through and answers the other
+    412 (Addendum.md "ETags for Resources")."""
+    world = make_world(isolated, dr_enabled=True)
+    env = {**os.environ, "FHIRDR_SIM_LATENCY_MS": "40", "NO_COLOR": "1"}
+    command = [sys.executable, "-m", "fhirdr", "--sim", "-o", "json", "failback", "--apply", "--yes"]
+    runs = [
+        subprocess.Popen(command, cwd=isolated, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = [(proc.wait(timeout=120), *proc.communicate()) for proc in runs]
+    assert sorted(code for code, _, _ in results) == [0, 4], results
+    winner = json.loads(next(out for code, out, _ in results if code == 0))
+    assert f"run={winner['run_id']}" in _service_lease(world)
+    tickets = [t.body["properties"] for t in world.store.by_type("Microsoft.Support/supportTickets")]
+    assert sum("failback" in t["problemClassificationDisplayName"].lower() for t in tickets) == 1
+
+
+def test_a_self_hosted_lease_write_whose_operation_fails_but_was_made_goes_on(failed_over, cli):
+    world, _, _, _ = failed_over
+    advance(world.store, 10 * 60)
+    lifecycle.recover(world.store, "westus2")
+    advance(world.store, 3600)
+    world.store.add_fault("PATCH", "*/databaseAccounts/*", "fail-async", 1, 0)
+    result = cli("--sim", "-o", "json", "failback", "--apply", "--yes")
+    assert result.exit_code == 0, result.output
+    steps = {s["id"]: s["status"] for s in result.json()["steps"]}
+    assert steps["failback.lease"] == "applied" and steps["failback.write-region"] == "applied"
+    assert LEASE not in lease_holder(world).body["tags"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fhirdr.sim.exceptions import InvalidRequestContent, NotFound, ResourceNotFound
+from fhirdr.sim.exceptions import InvalidRequestContent, NotFound, PreconditionFailed, ResourceNotFound
 from fhirdr.sim.router import (
     RG,
     SUB,
@@ -55,25 +55,55 @@ def _get_service(request: Request) -> Response:
     return Response(200, service_body(request.store, _require_service(request)))
 
 
+# Set by the service itself, never by a PUT body (ServiceGet.json: provisioningState; the connections
+# are child resources, approved or rejected through their own API).
+SERVER_MANAGED = ("provisioningState", "privateEndpointConnections")
+
+
 def _put_service(request: Request) -> Response:
-    """Updates only (creating services is retired); the body's etag makes the write conditional."""
-    store = request.store
+    """Updates only (creating services is retired): a full PUT, so what is not sent is reset, as ARM does.
+
+    The etag (If-Match, or the body's etag) makes the write conditional. A service update is a
+    long-running operation (ServiceCreate.json, x-ms-long-running-operation).
+    """
     current = _require_service(request)
     payload = request.json_body()
     check_preconditions(request, current)
     if payload.get("etag") and str(payload["etag"]).strip('"') != str(current.get("etag")).strip('"'):
-        from fhirdr.sim.exceptions import PreconditionFailed
-
         raise PreconditionFailed(f"The etag '{payload['etag']}' does not match the service's current etag.")
     if (payload.get("location") or "").replace(" ", "").lower() != current["location"].replace(" ", "").lower():
         raise InvalidRequestContent("The location of a service cannot be changed.")
     body = dict(current)
     body["tags"] = payload.get("tags") or {}
-    props = dict(current["properties"])
-    for key, value in (payload.get("properties") or {}).items():
-        if key not in ("provisioningState", "privateEndpointConnections") and value is not None:
-            props[key] = value
-    body["properties"] = props
+    body["identity"] = payload.get("identity") or {"type": "None"}
+    sent = {k: v for k, v in (payload.get("properties") or {}).items() if k not in SERVER_MANAGED and v is not None}
+    body["properties"] = {key: current["properties"][key] for key in SERVER_MANAGED if key in current["properties"]}
+    body["properties"].update(sent)
+    return _write_service(request, current, body)
+
+
+def _patch_service(request: Request) -> Response:
+    """PATCH (ServicePatch.json): tags, replaced as a whole, and publicNetworkAccess; If-Match makes it conditional.
+
+    ARM's resource contract: a PATCH of tags replaces all tags; 412 when If-Match names another etag
+    (azure-resource-manager-rpc v1.0/resource-api-reference.md "Patch Resource", Addendum.md "ETags").
+    """
+    current = _require_service(request)
+    payload = request.json_body()
+    check_preconditions(request, current)
+    body = dict(current)
+    if "tags" in payload:
+        body["tags"] = payload.get("tags") or {}
+    access = (payload.get("properties") or {}).get("publicNetworkAccess")
+    if access is not None:
+        if access not in ("Enabled", "Disabled"):
+            raise InvalidRequestContent(f"publicNetworkAccess '{access}' is not valid; use Enabled or Disabled.")
+        body["properties"] = {**current["properties"], "publicNetworkAccess": access}
+    return _write_service(request, current, body)
+
+
+def _write_service(request: Request, current: dict[str, Any], body: dict[str, Any]) -> Response:
+    store = request.store
     body["etag"] = new_etag(request)
     store.put(current["id"], SERVICE_TYPE, parent_of(current["id"]), body)
     status_url = (
@@ -81,7 +111,13 @@ def _put_service(request: Request) -> Response:
         f"{current['location']}/operationresults/{store.new_uuid()}"
     )
     headers = start_async(request, current["id"], {"provisioningState": "Succeeded"}, status_url)
+    _started(store, status_url)
     return Response(200, service_body(store, body), headers)
+
+
+def _started(store: Store, status_url: str) -> None:
+    """When the operation began, for its status answers (operations of other providers start at their first poll)."""
+    store.set_json(f"operation-times:{status_url.rsplit('/', 1)[-1]}", {"startTime": _iso(store.now())})
 
 
 def _list_services(request: Request) -> Response:
@@ -144,11 +180,37 @@ def _put_connection(request: Request) -> Response:
         f"{service['location']}/operationresults/{store.new_uuid()}"
     )
     headers = start_async(request, connection_id, {"provisioningState": "Succeeded"}, status_url)
+    _started(store, status_url)
     return Response(200, body, headers)
 
 
 def _operation(request: Request) -> Response:
-    return poll_operation(request, request.params["op"])
+    """Microsoft.HealthcareApis operation results say `Running` (not ARM's generic InProgress), with times.
+
+    OperationResultsGet.json: id, name, status (Canceled/Succeeded/Failed/Requested/Running),
+    startTime, endTime, properties.
+    """
+    store = request.store
+    op = request.params["op"]
+    response = poll_operation(request, op)
+    times = store.get_json(f"operation-times:{op}", {})
+    times.setdefault("startTime", _iso(store.now()))
+    body = dict(response.body)
+    if body["status"] == "InProgress":
+        body["status"] = "Running"
+    else:
+        times.setdefault("endTime", _iso(store.now()))
+        body["endTime"] = times["endTime"]
+    store.set_json(f"operation-times:{op}", times)
+    body["startTime"] = times["startTime"]
+    body["properties"] = {}
+    return Response(response.status, body, response.headers)
+
+
+def _iso(seconds: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 IOMT_TYPE = "Microsoft.HealthcareApis/services/iomtconnectors"
@@ -217,7 +279,7 @@ def _list_iomt_connections(request: Request) -> Response:
 
 
 def register(router: Router) -> None:
-    router.add(SERVICE, GET=_get_service, PUT=_put_service)
+    router.add(SERVICE, GET=_get_service, PUT=_put_service, PATCH=_patch_service)
     router.add(SERVICE + r"/iomtconnectors", GET=_list_iomt)
     router.add(IOMT, GET=_get_iomt)
     router.add(IOMT + r"/connections", GET=_list_iomt_connections)

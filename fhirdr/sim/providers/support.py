@@ -77,6 +77,9 @@ def _list_problems(request: Request) -> Response:
     if service not in {s[0] for s in SERVICES}:
         raise NotFound(f"Service '{request.params['service']}' was not found.")
     problems = PROBLEMS.get(service, [(_guid(service + "/other"), "Other / General question")])
+    if request.store.get_meta("dr_classification") == "absent":
+        # A service whose classifications name no DR request (as after the retirement of Azure API for FHIR).
+        problems = [(pid, name) for pid, name in problems if pid not in (DR_ENABLE, DR_FAILBACK)]
     return Response(
         200,
         {
@@ -114,6 +117,8 @@ def _validate(props: dict[str, Any]) -> None:
             raise InvalidRequestContent(f"The '{key}' property is required to create a support ticket.")
     if props["severity"] not in ("minimal", "moderate", "critical", "highestcriticalimpact"):
         raise InvalidRequestContent(f"Severity '{props['severity']}' is not valid.")
+    if props.get("advancedDiagnosticConsent") not in ("Yes", "No"):
+        raise InvalidRequestContent("The 'advancedDiagnosticConsent' property is required (Yes or No).")
     contact = props.get("contactDetails") or {}
     for key in REQUIRED_CONTACT:
         if not contact.get(key):
@@ -131,6 +136,48 @@ def _validate(props: dict[str, Any]) -> None:
         )
 
 
+# `sim init --support-plan`: the plan types tickets carry (supportPlanType), and what each may file.
+PLANS = {
+    "none": None,
+    "basic": "Basic",
+    "developer": "Developer",
+    "standard": "Standard",
+    "professional-direct": "ProfessionalDirect",
+    "premier": "Premier",
+    "unified": "Unified",
+}
+# learn.microsoft.com/rest/api/support "Prerequisites": the API files tickets on these plans only.
+API_PLANS = ("professional-direct", "premier", "unified")
+# support.json SeverityLevel: highestcriticalimpact is reserved for Premier (and Unified) customers.
+TOP_SEVERITY_PLANS = ("premier", "unified")
+DEFAULT_PLAN = "premier"
+
+
+def plan_of(store: Store) -> str:
+    return store.get_meta("support_plan", DEFAULT_PLAN) or DEFAULT_PLAN
+
+
+def _check_plan(store: Store, props: dict[str, Any]) -> None:
+    """Refuse like Azure when the subscription's plan does not let the API file this ticket.
+
+    The exact error code of this refusal is not in the public specs or recordings: the sim answers a
+    plain ARM 400 BadRequest whose message names the support plan.
+    """
+    plan = plan_of(store)
+    if plan not in API_PLANS:
+        shown = PLANS.get(plan) or "no"
+        raise ArmError(
+            f"The subscription has {shown} support plan; creating a technical support ticket through the API "
+            "requires a Professional Direct, Premier or Unified support plan.",
+            code="BadRequest",
+        )
+    if props["severity"] == "highestcriticalimpact" and plan not in TOP_SEVERITY_PLANS:
+        raise ArmError(
+            "Severity 'highestcriticalimpact' is reserved for Premier and Unified support plan customers.",
+            code="BadRequest",
+        )
+
+
 def _create_ticket(request: Request) -> Response:
     store = request.store
     sub = require_subscription(request)
@@ -139,8 +186,18 @@ def _create_ticket(request: Request) -> Response:
         raise ArmError(
             f"A support ticket named '{request.params['ticket']}' already exists.", code="Conflict", status=409
         )
+    if store.get_meta("support_role") == "missing":
+        # ARM's answer to a caller without the action (Support Request Contributor grants it).
+        raise ArmError(
+            f"The client 'sim-user' with object id '{store.new_uuid()}' does not have authorization to perform "
+            f"action 'Microsoft.Support/supportTickets/write' over scope '/subscriptions/{sub}' or the scope is "
+            "invalid.",
+            code="AuthorizationFailed",
+            status=403,
+        )
     props = dict(request.json_body().get("properties") or {})
     _validate(props)
+    _check_plan(store, props)
     service = props["serviceId"].rsplit("/", 1)[-1].lower()
     problem = props["problemClassificationId"].rsplit("/", 1)[-1].lower()
     now = store.now()
@@ -157,7 +214,9 @@ def _create_ticket(request: Request) -> Response:
             "status": "Open",
             "createdDate": _iso(now),
             "modifiedDate": _iso(now),
-            "supportPlanType": "Premier",
+            "supportPlanType": PLANS[plan_of(store)],
+            "supportPlanDisplayName": _plan_display(plan_of(store)),
+            "supportPlanId": _plan_id(store, sub),
             "serviceLevelAgreement": {
                 "startTime": _iso(now),
                 "expirationTime": _iso(now + 8 * 3600),
@@ -174,6 +233,67 @@ def _create_ticket(request: Request) -> Response:
     headers = start_async(request, None, {}, f"/subscriptions/{sub}/providers/Microsoft.Support/operationsStatus/{op}")
     headers["Location"] = headers["Azure-AsyncOperation"]
     return Response(202, None, headers)
+
+
+def _plan_id(store: Store, sub: str) -> str:
+    """An opaque plan id, base64 as in the spec's examples (CreateTechnicalSupportTicketForSubscription.json)."""
+    import base64
+
+    return base64.b64encode(f"Source:SCM,Plan:{plan_of(store)},SubscriptionId:{sub},".encode()).decode()
+
+
+def _plan_display(plan: str) -> str:
+    return "Professional Direct" if plan == "professional-direct" else (PLANS.get(plan) or "")
+
+
+def put_ticket(
+    store: Store, sub: str, name: str, resource_id: str, problem: str, status: str, created: float, description: str
+) -> str:
+    """A ticket that exists already (the world's history), as the API lists it; returns its id."""
+    ticket_id = _ticket_id(sub, name)
+    display = next(d for guid, d in PROBLEMS[FHIR_SERVICE] if guid == problem)
+    service = f"/providers/Microsoft.Support/services/{FHIR_SERVICE}"
+    body = {
+        "id": ticket_id,
+        "name": name,
+        "type": TICKET_TYPE,
+        "properties": {
+            "supportTicketId": str(2600000000000000 + store.next_seq()),
+            "title": display.split(" / ", 1)[1],
+            "description": description,
+            "problemClassificationId": f"{service}/problemClassifications/{problem}",
+            "problemClassificationDisplayName": display,
+            "serviceId": service,
+            "serviceDisplayName": "Azure API for FHIR",
+            "severity": "moderate",
+            "require24X7Response": False,
+            "advancedDiagnosticConsent": "No",
+            "technicalTicketDetails": {"resourceId": resource_id},
+            "status": status,
+            "createdDate": _iso(created),
+            "modifiedDate": _iso(created),
+            "supportPlanType": PLANS[plan_of(store)],
+            "supportPlanDisplayName": _plan_display(plan_of(store)),
+            "supportPlanId": _plan_id(store, sub),
+            "contactDetails": {
+                "firstName": "Dana",
+                "lastName": "Operator",
+                "preferredContactMethod": "email",
+                "primaryEmailAddress": "dana.operator@example.com",
+                "preferredTimeZone": "Pacific Standard Time",
+                "country": "USA",
+                "preferredSupportLanguage": "en-US",
+            },
+            "serviceLevelAgreement": {
+                "startTime": _iso(created),
+                "expirationTime": _iso(created + 8 * 3600),
+                "slaMinutes": 480,
+            },
+            "supportEngineer": {"emailAddress": None},
+        },
+    }
+    store.put(ticket_id, TICKET_TYPE, f"/subscriptions/{sub}", body)
+    return ticket_id
 
 
 def _get_ticket(request: Request) -> Response:
