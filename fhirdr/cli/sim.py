@@ -85,6 +85,12 @@ def init(
     storage_access_rules: bool = typer.Option(
         False, "--storage-access-rules", help="Give the export account resource access and IPv6 firewall rules."
     ),
+    pe_dns: str = typer.Option(
+        "custom",
+        "--pe-dns",
+        help="How the private endpoint shows its IP: custom (customDnsConfigs), zone-group (DNS managed by a "
+        "private DNS zone group, customDnsConfigs empty) or updating (endpoint Updating, customDnsConfigs empty).",
+    ),
 ) -> None:
     """Build a two-region world: a FHIR service in westus2 with Private Link; westcentralus empty."""
     from fhirdr.errors import SimNotInitialisedError
@@ -107,6 +113,8 @@ def init(
     if unknown:
         listing = "; ".join(f"{name}: {what}" for name, (_, what) in MISTAKES.items())
         raise BadInputError(f"--mistake {unknown[0]!r} is not known", hint=listing)
+    if pe_dns not in ("custom", "zone-group", "updating"):
+        raise BadInputError(f"--pe-dns {pe_dns!r} is not known", hint="use custom, zone-group or updating")
     if role_id_form not in ("subscription", "providers"):
         raise BadInputError(f"--role-id-form {role_id_form!r} is not known", hint="use subscription or providers")
     from fhirdr.azure.clouds import get_cloud
@@ -133,6 +141,12 @@ def init(
         )
     if not kind_of(kind).has_service_resource and pending_endpoint:
         raise BadInputError("--pending-endpoint builds part of an Azure API for FHIR service", hint="drop it")
+    if not kind_of(kind).has_service_resource and pe_dns != "custom":
+        raise BadInputError(
+            "--pe-dns shapes the private endpoint of an Azure API for FHIR service; an ahds world's workspace "
+            "endpoint always has a DNS zone group, and a self-hosted world has none",
+            hint="drop it, or use --kind managed",
+        )
     spec = WorldSpec(
         **CLOUD_REGIONS.get(cloud, {}),
         service=service,
@@ -153,6 +167,7 @@ def init(
         storage_access_rules=storage_access_rules,
         cloud=cloud,
         workspace=workspace,
+        pe_dns=pe_dns,
     )
     parse_target(target_for(spec), "--service-name", cloud=cloud)  # bad names are refused before anything is written
     check_writable(target_file, "target file")

@@ -1,4 +1,4 @@
-"""Steps about virtual networks and the peering between the primary and secondary VNets."""
+"""Steps about virtual networks, the peering between the primary and secondary VNets, and private endpoints."""
 
 from __future__ import annotations
 
@@ -283,6 +283,100 @@ def _peering_settings(peering: Any) -> dict[str, bool]:
     """What the user chose on a peering besides VNet access, to keep when it is created again."""
     values = {name: getattr(peering, name, None) for name in PEERING_SETTINGS}
     return {name: bool(value) for name, value in values.items() if value is not None}
+
+
+def endpoint_ips(network: Any, endpoint: Any, fqdn: str | None = None) -> list[str]:
+    """The private IPs of a private endpoint, for `fqdn` when the endpoint says which serves it.
+
+    `customDnsConfigs` is empty while the endpoint is Updating and when a private DNS zone group
+    manages its DNS (azure-cli recording test_network_private_endpoint_private_dns_zone_group.yaml),
+    so the IP is read, in this order, from customDnsConfigs, the endpoint's ipConfigurations, its
+    network interfaces (which always have it), and the record sets of its zone groups.
+    """
+    configs = endpoint.custom_dns_configs or []
+    wanted = (fqdn or "").lower()
+    exact = [ip for c in configs if (c.fqdn or "").lower() == wanted for ip in c.ip_addresses or []]
+    found = exact or [ip for c in configs for ip in c.ip_addresses or []]
+    if found:
+        return _unique(found)
+    found = [c.private_ip_address for c in endpoint.ip_configurations or [] if c.private_ip_address]
+    if found:
+        return _unique(found)
+    found = [ip for nic in _endpoint_nics(network, endpoint) for ip in _nic_ips(nic, wanted)]
+    if found:
+        return _unique(found)
+    records = [r for group in read_zone_groups(network, endpoint) for r in zone_group_records(group)]
+    exact = [ip for r in records if (r.fqdn or "").lower().startswith(wanted.split(".", 1)[0] + ".") for ip in r.ips]
+    return _unique(exact or [ip for r in records for ip in r.ips])
+
+
+def _unique(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _endpoint_nics(network: Any, endpoint: Any) -> list[Any]:
+    from fhirdr.steps.ids import ArmId
+
+    nics = []
+    for ref in endpoint.network_interfaces or []:
+        try:
+            nic_id = ArmId.parse(ref.id or "")
+        except ValueError:
+            continue
+        nic = get_or_none(network.network_interfaces.get, nic_id.resource_group, nic_id.name)
+        if nic is not None:
+            nics.append(nic)
+    return nics
+
+
+def _nic_ips(nic: Any, fqdn: str) -> list[str]:
+    """A NIC's private IPs; those whose private link connection serves `fqdn` when one says so."""
+    configs = [c for c in nic.ip_configurations or [] if c.private_ip_address]
+
+    def serves(config: Any) -> bool:
+        link = config.private_link_connection_properties
+        return bool(link) and fqdn in [f.lower() for f in link.fqdns or []]
+
+    return [c.private_ip_address for c in ([c for c in configs if serves(c)] or configs)]
+
+
+@dataclass(frozen=True)
+class ZoneRecord:
+    """One A record a private DNS zone group keeps for its endpoint."""
+
+    zone_id: str
+    name: str
+    fqdn: str
+    ips: tuple[str, ...]
+
+
+def read_zone_groups(network: Any, endpoint: Any) -> list[Any]:
+    """The endpoint's private DNS zone groups (none when it has no zone group, or it cannot be read)."""
+    from fhirdr.steps.ids import ArmId
+
+    ref = ArmId.parse(endpoint.id)
+    groups = get_or_none(lambda: list(network.private_dns_zone_groups.list(endpoint.name, ref.resource_group)))
+    return groups or []
+
+
+def zone_group_zones(groups: list[Any]) -> list[str]:
+    """The ids of the private DNS zones the endpoint's zone groups use, as they name them."""
+    ids = [c.private_dns_zone_id for g in groups for c in g.private_dns_zone_configs or [] if c.private_dns_zone_id]
+    return list({i.lower(): i for i in ids}.values())
+
+
+def zone_group_records(group: Any) -> list[ZoneRecord]:
+    return [
+        ZoneRecord(
+            config.private_dns_zone_id or "",
+            record.record_set_name or "",
+            record.fqdn or "",
+            tuple(record.ip_addresses or []),
+        )
+        for config in group.private_dns_zone_configs or []
+        for record in config.record_sets or []
+        if (record.record_type or "A").upper() == "A"
+    ]
 
 
 STEPS = [VirtualNetwork, Peering]
