@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +15,23 @@ from fhirdr.steps.network import ROLES
 from fhirdr.steps.service import read_endpoint
 
 RECORD_TTL = 10
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def made_by_another_run() -> Iterator[None]:
+    """A create-if-missing refused because the resource now exists (412 on If-None-Match: *, or 409) lost a race
+    with another run that made it at the same moment: that is convergence, not failure. The runner re-reads the
+    facts afterwards and verifies what is there, so a resource made differently is still found."""
+    from azure.core.exceptions import HttpResponseError
+
+    try:
+        yield
+    except HttpResponseError as exc:
+        if exc.status_code not in (409, 412):
+            raise
+        log.info("already created by another run (HTTP %s); verifying what is there", exc.status_code)
 
 
 def _zone(step: Step) -> tuple[str, str]:
@@ -58,11 +78,12 @@ class PrivateZone(Step):
         from azure.mgmt.privatedns.models import PrivateZone as ZoneModel
 
         group, zone = _zone(self)
-        wait(
-            self.ctx.azure.private_dns().private_zones.begin_create_or_update(
-                group, zone, ZoneModel(location="global"), match_condition=MatchConditions.IfMissing
+        with made_by_another_run():
+            wait(
+                self.ctx.azure.private_dns().private_zones.begin_create_or_update(
+                    group, zone, ZoneModel(location="global"), match_condition=MatchConditions.IfMissing
+                )
             )
-        )
 
 
 @dataclass
@@ -119,14 +140,15 @@ class ARecord(Step):
         from azure.mgmt.privatedns.models import RecordSet
 
         group, zone = _zone(self)
+        records, name = self.ctx.azure.private_dns().record_sets, self.ctx.target.service
         body = RecordSet(ttl=RECORD_TTL, a_records=[ARecordModel(ipv4_address=ip) for ip in change.data["ips"]])
         if change.action == "create":
-            conditions: dict[str, Any] = {"match_condition": MatchConditions.IfMissing}
+            with made_by_another_run():
+                records.create_or_update(group, zone, "A", name, body, match_condition=MatchConditions.IfMissing)
         else:
-            conditions = {"etag": change.data["etag"], "match_condition": MatchConditions.IfNotModified}
-        self.ctx.azure.private_dns().record_sets.create_or_update(
-            group, zone, "A", self.ctx.target.service, body, **conditions
-        )
+            records.create_or_update(
+                group, zone, "A", name, body, etag=change.data["etag"], match_condition=MatchConditions.IfNotModified
+            )
 
 
 @dataclass
@@ -209,15 +231,25 @@ class VnetLink(Step):
             registration_enabled=change.data["registration"],
             virtual_network=SubResource(id=vnet_id(self.ctx.target, self.args["role"])),
         )
+        links = self.ctx.azure.private_dns().virtual_network_links
         if change.action == "create":
-            conditions: dict[str, Any] = {"match_condition": MatchConditions.IfMissing}
+            with made_by_another_run():
+                wait(
+                    links.begin_create_or_update(
+                        group, zone, change.data["name"], body, match_condition=MatchConditions.IfMissing
+                    )
+                )
         else:
-            conditions = {"etag": change.data["etag"], "match_condition": MatchConditions.IfNotModified}
-        wait(
-            self.ctx.azure.private_dns().virtual_network_links.begin_create_or_update(
-                group, zone, change.data["name"], body, **conditions
+            wait(
+                links.begin_create_or_update(
+                    group,
+                    zone,
+                    change.data["name"],
+                    body,
+                    etag=change.data["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
             )
-        )
 
 
 STEPS = [PrivateZone, ARecord, VnetLink]

@@ -70,3 +70,59 @@ def test_pe_dns_is_a_sim_init_option_and_unknown_values_are_refused(isolated, cl
     assert "--pe-dns 'dhcp' is not known" in bad.output
     refused = cli("sim", "init", "--force", "--kind", "ahds", "--pe-dns", "updating")
     assert refused.exit_code == 2, refused.output
+
+
+@pytest.mark.parametrize(
+    ("pattern", "remove"),
+    [
+        ("*/virtualNetworkLinks/*", None),
+        ("*/A/*", "privateDnsZones/privatelink.azurehealthcareapis.com/A/fhirdemo"),
+        ("*/privateDnsZones/*", "privateDnsZones/privatelink.azurehealthcareapis.com"),
+    ],
+)
+def test_two_applies_at_once_converge_when_the_other_run_creates_first(isolated, cli, pattern, remove):
+    """Two `configure-private-link --apply` at once: the second create of a zone, record or link meets the one the
+    other run just made, and Azure answers 412 to its If-None-Match: * (the SDK's MatchConditions.IfMissing; azure-cli
+    recording test_dns_if_none_match.yaml). That is convergence: re-read, verify, exit 0, one resource."""
+    world = make_world(isolated)
+    group = f"/subscriptions/{world.spec.subscription}/resourceGroups/fhir-dr-rg/providers/Microsoft.Network"
+    if remove:
+        for child in world.store.children(f"{group}/{remove}"):
+            world.store.delete(child.id)
+        world.store.delete(f"{group}/{remove}")
+    assert cli("sim", "fault", "add", "--method", "PUT", "--path", pattern, "--kind", "race").exit_code == 0
+
+    result = cli("--sim", "configure-private-link", "--apply", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "412" not in result.output
+    assert world.store.faults() == []  # the rival write happened
+    links = world.store.by_type("Microsoft.Network/privateDnsZones/virtualNetworkLinks")
+    secondary = [lk for lk in links if lk.body["properties"]["virtualNetwork"]["id"].endswith("westcentralus")]
+    assert len(secondary) == 1
+    assert secondary[0].body["properties"]["virtualNetworkLinkState"] == "Completed"
+    record = world.store.get(f"{group}/privateDnsZones/privatelink.azurehealthcareapis.com/A/fhirdemo")
+    assert [r["ipv4Address"] for r in record.body["properties"]["aRecords"]] == ["10.10.1.4"]
+    assert "everything is in place" in cli("--sim", "configure-private-link").stderr
+
+
+def test_a_create_refused_for_another_reason_still_fails(isolated, cli):
+    """Only 409/412 on a create-if-missing is a lost race; a failed operation is still an Azure error (exit 3)."""
+    make_world(isolated)
+    assert (
+        cli(
+            "sim",
+            "fault",
+            "add",
+            "--method",
+            "PUT",
+            "--path",
+            "*/virtualNetworkLinks/*",
+            "--kind",
+            "500",
+            "--count",
+            "9",
+        ).exit_code
+        == 0
+    )
+    result = cli("--sim", "configure-private-link", "--apply", "--yes")
+    assert result.exit_code == 3, result.output
