@@ -10,7 +10,7 @@ from fhirdr.azure.session import concurrently, get_or_none, wait
 from fhirdr.errors import BadInputError, TargetError
 from fhirdr.regions import normalise_region
 from fhirdr.steps.base import Change, Param, Step, text
-from fhirdr.steps.ids import region_of, vnet_id, vnet_name
+from fhirdr.steps.ids import ArmId, group_id, region_of, resource_id, vnet_id, vnet_name
 
 ROLES = ("primary", "secondary")
 
@@ -315,8 +315,6 @@ def _unique(values: list[str]) -> list[str]:
 
 
 def _endpoint_nics(network: Any, endpoint: Any) -> list[Any]:
-    from fhirdr.steps.ids import ArmId
-
     nics = []
     for ref in endpoint.network_interfaces or []:
         try:
@@ -352,8 +350,6 @@ class ZoneRecord:
 
 def read_zone_groups(network: Any, endpoint: Any) -> list[Any]:
     """The endpoint's private DNS zone groups (none when it has no zone group, or it cannot be read)."""
-    from fhirdr.steps.ids import ArmId
-
     ref = ArmId.parse(endpoint.id)
     groups = get_or_none(lambda: list(network.private_dns_zone_groups.list(endpoint.name, ref.resource_group)))
     return groups or []
@@ -379,4 +375,287 @@ def zone_group_records(group: Any) -> list[ZoneRecord]:
     ]
 
 
-STEPS = [VirtualNetwork, Peering]
+# -- Private Link of an AHDS workspace: one endpoint covers every service in it --------------------------------
+
+# The private link group of a workspace (PrivateLinkResourcesListByWorkspace.json: groupId healthcareworkspace).
+WORKSPACE_GROUP = "healthcareworkspace"
+
+
+@dataclass
+class WorkspaceEndpoint:
+    """A workspace's private endpoint: the workspace, its connection, the endpoint, its IPs and zone groups."""
+
+    role: str
+    workspace: Any | None
+    connection: Any | None
+    endpoint: Any | None
+    groups: list[str]
+    status: str | None
+    ips: list[str]
+    zone_groups: list[Any]
+    hosts: list[str]
+
+
+def standby_endpoint_name(target: Any) -> str:
+    """The standby workspace's private endpoint, named after the workspace as the primary's usually is."""
+    return f"{target.require_standby().workspace}-pe"
+
+
+def workspace_hosts(target: Any, role: str, fhir_suffix: str) -> list[str]:
+    """The host names the workspace's endpoint must serve: the FHIR service fhirdr keeps (primary or standby)."""
+    from urllib.parse import urlsplit
+
+    from fhirdr.kinds.ahds import service_url
+
+    if role == "primary":
+        return [urlsplit(service_url(target.workspace, target.service, fhir_suffix)).hostname or ""]
+    standby = target.require_standby()
+    return [urlsplit(service_url(standby.workspace, standby.service, fhir_suffix)).hostname or ""]
+
+
+def read_workspace_endpoint(step: Step, role: str) -> WorkspaceEndpoint:
+    """The private endpoint of the primary or the standby workspace (the one the target names, else the first
+    for the workspace's private link group). A missing primary workspace is bad input; a missing standby is a fact."""
+    target = step.ctx.target
+    if role == "primary":
+        group, name = target.resource_group, target.workspace or ""
+        wanted = (target.private_link.private_endpoint or "").lower() if target.private_link else ""
+    else:
+        standby = target.require_standby()
+        group, name, wanted = standby.resource_group, standby.workspace, standby_endpoint_name(target).lower()
+    hosts = workspace_hosts(target, role, step.ctx.azure.cloud.fhir_suffix)
+    workspace = get_or_none(step.ctx.azure.healthcare().workspaces.get, group, name)
+    if workspace is None:
+        if role == "primary":
+            raise TargetError(
+                f"workspace '{name}' was not found in resource group '{group}' of subscription {target.subscription}",
+                hint="check 'workspace' and 'resource_group' in the target file",
+            )
+        return WorkspaceEndpoint(role, None, None, None, [], None, [], [], hosts)
+    network = step.ctx.azure.network()
+    found: WorkspaceEndpoint | None = None
+    for connection in workspace.properties.private_endpoint_connections or []:
+        ref_id = connection.private_endpoint.id if connection.private_endpoint else None
+        if not ref_id:
+            continue
+        ref = ArmId.parse(ref_id)
+        endpoint = get_or_none(network.private_endpoints.get, ref.resource_group, ref.name)
+        if endpoint is None:
+            continue
+        links = list(endpoint.private_link_service_connections or []) + list(
+            endpoint.manual_private_link_service_connections or []
+        )
+        groups = sorted(
+            {
+                g
+                for link in links
+                if (link.private_link_service_id or "").lower() == workspace.id.lower()
+                for g in link.group_ids or []
+            }
+        )
+        if not (wanted and endpoint.name.lower() == wanted) and (found is not None or WORKSPACE_GROUP not in groups):
+            continue
+        state = connection.private_link_service_connection_state
+        found = WorkspaceEndpoint(
+            role,
+            workspace,
+            connection,
+            endpoint,
+            groups,
+            text(state.status) if state else None,
+            endpoint_ips(network, endpoint, hosts[0]),
+            read_zone_groups(network, endpoint),
+            hosts,
+        )
+        if wanted and endpoint.name.lower() == wanted:
+            break
+    return found or WorkspaceEndpoint(role, workspace, None, None, [], None, [], [], hosts)
+
+
+@dataclass
+class WorkspaceEndpointFacts:
+    mine: WorkspaceEndpoint
+    primary: WorkspaceEndpoint | None  # the primary's, whose DNS zones the standby's endpoint uses
+    vnet: Any | None  # the VNet of this endpoint's region
+
+
+class WorkspacePrivateEndpoint(Step):
+    """The workspace's private endpoint in its region's VNet, approved, for the group healthcareworkspace.
+
+    Private Link of an AHDS workspace covers every service in it. The primary's endpoint is the customer's;
+    the standby's is created in the secondary VNet with a DNS zone group over the zones the primary's uses.
+    """
+
+    uses = "network.workspace-endpoint"
+    params = {"role": Param(str, required=True, choices=ROLES)}
+
+    def facts(self) -> WorkspaceEndpointFacts:
+        role = self.args["role"]
+        if role == "primary":
+            mine, vnet = concurrently(lambda: read_workspace_endpoint(self, role), lambda: read_vnet(self, role))
+            return WorkspaceEndpointFacts(mine, None, vnet)
+        mine, primary, vnet = concurrently(
+            lambda: read_workspace_endpoint(self, role),
+            lambda: read_workspace_endpoint(self, "primary"),
+            lambda: read_vnet(self, role),
+        )
+        return WorkspaceEndpointFacts(mine, primary, vnet)
+
+    def observe(self, facts: WorkspaceEndpointFacts) -> str:
+        mine = facts.mine
+        if mine.workspace is None:
+            return "no standby workspace"
+        if mine.endpoint is None:
+            return "no private endpoint connection"
+        zones = ", ".join(_zone_name(z) for z in zone_group_zones(mine.zone_groups)) or "no DNS zone group"
+        return (
+            f"{mine.endpoint.name} in {mine.endpoint.location}, {mine.status}, group {','.join(mine.groups)}, "
+            f"{', '.join(mine.ips) or 'no IP'}; zones {zones}"
+        )
+
+    def plan(self, facts: WorkspaceEndpointFacts) -> list[Change]:
+        role = self.args["role"]
+        mine = facts.mine
+        target = self.ctx.target
+        region = region_of(target, role)
+        if mine.workspace is None:
+            standby = target.require_standby()
+            return [
+                Change(
+                    "create-standby",
+                    standby.workspace,
+                    f"the standby workspace {standby.workspace} does not exist yet; `fhirdr enable --apply` creates it",
+                    fixable=False,
+                )
+            ]
+        if mine.endpoint is None:
+            if role == "primary":
+                return [
+                    Change(
+                        "create-private-endpoint",
+                        mine.workspace.id,
+                        f"create a private endpoint (group '{WORKSPACE_GROUP}') for workspace {mine.workspace.name} "
+                        "in the primary VNet, with a private DNS zone group",
+                        fixable=False,
+                    )
+                ]
+            return [self._create(facts)]
+        changes = []
+        if normalise_region(mine.endpoint.location) != region:
+            changes.append(
+                Change(
+                    "fix-endpoint",
+                    mine.endpoint.id,
+                    f"the endpoint is in {mine.endpoint.location}, not the {role} region {region}",
+                    fixable=False,
+                )
+            )
+        subnet = (mine.endpoint.subnet.id or "") if mine.endpoint.subnet else ""
+        if not subnet.lower().startswith(vnet_id(target, role).lower() + "/"):
+            changes.append(
+                Change(
+                    "fix-endpoint",
+                    mine.endpoint.id,
+                    f"the endpoint is not in the {role} VNet {vnet_name(target, role)}",
+                    fixable=False,
+                )
+            )
+        if WORKSPACE_GROUP not in mine.groups:
+            changes.append(
+                Change(
+                    "fix-endpoint",
+                    mine.endpoint.id,
+                    f"the endpoint serves {mine.groups}, not '{WORKSPACE_GROUP}'",
+                    fixable=False,
+                )
+            )
+        if mine.status != "Approved":
+            changes.append(
+                Change(
+                    "approve",
+                    mine.connection.id,
+                    f"the workspace's private endpoint connection {mine.connection.name} is {mine.status}: "
+                    "approve it on the workspace (Networking, Private access)",
+                    fixable=False,
+                )
+            )
+        if role == "secondary" and not mine.zone_groups and facts.primary and facts.primary.zone_groups:
+            zones = zone_group_zones(facts.primary.zone_groups)
+            changes.append(
+                Change(
+                    "zone-group",
+                    mine.endpoint.id,
+                    f"give {mine.endpoint.name} a DNS zone group over {', '.join(_zone_name(z) for z in zones)}",
+                    {"zones": zones},
+                )
+            )
+        return changes
+
+    def _create(self, facts: WorkspaceEndpointFacts) -> Change:
+        target = self.ctx.target
+        name = standby_endpoint_name(target)
+        settings = target.require_private_link()
+        zones = zone_group_zones(facts.primary.zone_groups) if facts.primary else []
+        subnets = list(facts.vnet.subnets or []) if facts.vnet is not None else []
+        vnet = vnet_name(target, "secondary")
+        where = f"subnet {subnets[0].name} of {vnet}" if subnets else vnet
+        zone_text = f", DNS zone group over {', '.join(_zone_name(z) for z in zones)}" if zones else ""
+        return Change(
+            "create",
+            resource_id(group_id(target, settings.resource_group), "Microsoft.Network", "privateEndpoints", name),
+            f"create private endpoint {name} for standby workspace {facts.mine.workspace.name} in {where}{zone_text}",
+            {
+                "name": name,
+                "location": region_of(target, "secondary"),
+                "workspace_id": facts.mine.workspace.id,
+                "zones": zones,
+            },
+        )
+
+    def apply(self, change: Change) -> None:
+        from azure.mgmt.network.models import PrivateEndpoint as EndpointModel
+        from azure.mgmt.network.models import PrivateLinkServiceConnection, Subnet
+
+        network = self.ctx.azure.network()
+        settings = self.ctx.target.require_private_link()
+        if change.action == "create":
+            vnet = read_vnet(self, "secondary")
+            if vnet is None or not vnet.subnets:
+                raise TargetError(
+                    f"the secondary VNet {vnet_name(self.ctx.target, 'secondary')} has no subnet for the endpoint",
+                    hint="add a subnet to it, or let `fhirdr configure-private-link --apply` create the VNet",
+                )
+            body = EndpointModel(
+                location=change.data["location"],
+                subnet=Subnet(id=vnet.subnets[0].id),
+                private_link_service_connections=[
+                    PrivateLinkServiceConnection(
+                        name=change.data["name"],
+                        private_link_service_id=change.data["workspace_id"],
+                        group_ids=[WORKSPACE_GROUP],
+                    )
+                ],
+            )
+            wait(network.private_endpoints.begin_create_or_update(settings.resource_group, change.data["name"], body))
+            name = change.data["name"]
+        else:
+            name = ArmId.parse(change.resource).name
+        if change.data["zones"]:
+            self._zone_group(settings.resource_group, name, change.data["zones"])
+
+    def _zone_group(self, group: str, endpoint: str, zones: list[str]) -> None:
+        from azure.mgmt.network.models import PrivateDnsZoneConfig, PrivateDnsZoneGroup
+
+        body = PrivateDnsZoneGroup(
+            private_dns_zone_configs=[
+                PrivateDnsZoneConfig(name=_zone_name(z).replace(".", "-"), private_dns_zone_id=z) for z in zones
+            ]
+        )
+        wait(self.ctx.azure.network().private_dns_zone_groups.begin_create_or_update(group, endpoint, "default", body))
+
+
+def _zone_name(zone_id: str) -> str:
+    return zone_id.rstrip("/").rsplit("/", 1)[-1]
+
+
+STEPS = [VirtualNetwork, Peering, WorkspacePrivateEndpoint]

@@ -1,0 +1,144 @@
+"""configure-private-link for an AHDS target: Private Link on the workspace, plus the standby's endpoint.
+
+Sources: learn.microsoft.com azure/healthcare-apis/healthcare-apis-configure-private-link (Private Link is
+configured on the workspace and covers every FHIR and DICOM service in it; zones privatelink.azurehealthcareapis.com
+and privatelink.dicom.azurehealthcareapis.com); azure-rest-api-specs healthcareapis stable/2024-03-31 examples
+privatelink/PrivateLinkResourcesListByWorkspace.json (group healthcareworkspace, and its requiredZoneNames
+privatelink.fhir.azurehealthcareapis.com, another naming: so the zones are read from the endpoint's DNS zone group)
+and WorkspaceDeletePrivateEndpointConnection.json; network examples PrivateDnsZoneGroupGet.json (recordSets).
+"""
+
+from __future__ import annotations
+
+from fhirdr.sim.providers.network import put_zone_group
+from fhirdr.sim.providers.privatedns import put_link, put_zone
+from tests.conftest import make_world
+
+ZONES = ("privatelink.azurehealthcareapis.com", "privatelink.dicom.azurehealthcareapis.com")
+
+
+def _network(world) -> str:
+    return f"/subscriptions/{world.spec.subscription}/resourceGroups/fhir-dr-rg/providers/Microsoft.Network"
+
+
+def _statuses(result) -> dict[str, str]:
+    return {step["id"]: step["status"] for step in result.json()["steps"]}
+
+
+def _secondary_links(world, zone: str) -> list:
+    return [
+        link
+        for link in world.store.children(f"{_network(world)}/privateDnsZones/{zone}")
+        if link.type == "microsoft.network/privatednszones/virtualnetworklinks"
+        and link.body["properties"]["virtualNetwork"]["id"].endswith("fhir-vnet-westcentralus")
+    ]
+
+
+def test_check_finds_what_is_missing_for_the_workspace_and_the_standby(isolated, cli):
+    make_world(isolated, kind="ahds")
+    result = cli("--sim", "-o", "json", "configure-private-link")
+    assert result.exit_code == 1, result.output
+    statuses = _statuses(result)
+    assert statuses["private-link.private-endpoint"] == "in-sync"
+    assert statuses["private-link.a-record"] == "in-sync"  # the zone group keeps the primary's record
+    for missing in ("secondary-vnet", "peer-primary-to-secondary", "peer-secondary-to-primary", "link-secondary-vnet"):
+        assert statuses[f"private-link.{missing}"] == "changes", missing
+    assert statuses["private-link.standby-endpoint"] == "blocked"
+    changes = {step["id"]: [c["summary"] for c in step["changes"]] for step in result.json()["steps"]}
+    assert "`fhirdr enable --apply` creates it" in changes["private-link.standby-endpoint"][0]
+    assert changes["private-link.link-secondary-vnet"] == [  # both zones of the workspace's zone group
+        f"link zone {zone} to fhir-vnet-westcentralus (resolution-only)" for zone in ZONES
+    ]
+
+
+def test_apply_converges_with_the_standbys_endpoint_in_the_secondary_vnet_and_a_second_apply_changes_nothing(
+    isolated, cli
+):
+    world = make_world(isolated, kind="ahds")
+    assert cli("--sim", "enable", "--apply", "--yes").exit_code == 0
+    result = cli("--sim", "configure-private-link", "--apply", "--yes")
+    assert result.exit_code == 0, result.output
+
+    endpoint = world.store.get(f"{_network(world)}/privateEndpoints/contosohealthdr-pe")
+    assert endpoint.body["location"] == "westcentralus"
+    assert "/virtualNetworks/fhir-vnet-westcentralus/subnets/" in endpoint.body["properties"]["subnet"]["id"]
+    connection = endpoint.body["properties"]["privateLinkServiceConnections"][0]["properties"]
+    assert connection["privateLinkServiceId"].endswith("/workspaces/contosohealthdr")
+    assert connection["groupIds"] == ["healthcareworkspace"]
+    nic = world.store.get(endpoint.body["properties"]["networkInterfaces"][0]["id"])
+    standby_ip = nic.body["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"]
+    assert standby_ip.startswith("10.20.")
+    group = world.store.get(f"{endpoint.id}/privateDnsZoneGroups/default")
+    zone_ids = [c["properties"]["privateDnsZoneId"] for c in group.body["properties"]["privateDnsZoneConfigs"]]
+    assert sorted(z.rsplit("/", 1)[-1] for z in zone_ids) == sorted(ZONES)
+    record = world.store.get(f"{_network(world)}/privateDnsZones/{ZONES[0]}/A/contosohealthdr-fhirdemo.fhir")
+    assert [r["ipv4Address"] for r in record.body["properties"]["aRecords"]] == [standby_ip]
+    for zone in ZONES:
+        links = _secondary_links(world, zone)
+        assert len(links) == 1
+        assert links[0].body["properties"]["virtualNetworkLinkState"] == "Completed"
+    peerings = world.store.by_type("Microsoft.Network/virtualNetworks/virtualNetworkPeerings")
+    assert sorted(p.body["properties"]["peeringState"] for p in peerings) == ["Connected", "Connected"]
+    workspace = cli("--sim", "-o", "json", "status").json()
+    assert workspace["readiness"]["private_link"]["status"] == "ok", workspace["readiness"]
+
+    check = cli("--sim", "configure-private-link")
+    assert check.exit_code == 0, check.output
+    assert "everything is in place" in check.stderr
+    before = world.snapshot()
+    again = cli("--sim", "-o", "json", "configure-private-link", "--apply", "--yes")
+    assert again.exit_code == 0, again.output
+    assert "applied" not in set(_statuses(again).values())
+    assert world.snapshot() == before
+
+
+def test_the_zones_are_the_ones_the_endpoints_zone_group_names(isolated, cli):
+    """A workspace endpoint whose zone group uses privatelink.fhir.azurehealthcareapis.com (the name of the
+    spec example's requiredZoneNames) gets that zone linked, not the one fhirdr would have assumed."""
+    world = make_world(isolated, kind="ahds")
+    network = _network(world)
+    zone = "privatelink.fhir.azurehealthcareapis.com"
+    zone_id = f"{network}/privateDnsZones/{zone}"
+    put_zone(world.store, zone_id, zone, "etag-1", "Succeeded", {})
+    put_link(
+        world.store,
+        f"{zone_id}/virtualNetworkLinks/fhir-vnet-westus2-link",
+        zone_id,
+        "fhir-vnet-westus2-link",
+        "etag-2",
+        f"{network}/virtualNetworks/fhir-vnet-westus2",
+        False,
+        "Succeeded",
+        "Completed",
+    )
+    endpoint = world.store.get(f"{network}/privateEndpoints/contosohealth-pe")
+    put_zone_group(world.store, endpoint, "default", [zone_id], 'W/"3"')
+    assert cli("--sim", "enable", "--apply", "--yes").exit_code == 0
+
+    result = cli("--sim", "configure-private-link", "--apply", "--yes")
+    assert result.exit_code == 0, result.output
+    assert len(_secondary_links(world, zone)) == 1
+    assert _secondary_links(world, ZONES[0]) == []
+    assert world.store.get(f"{zone_id}/A/contosohealthdr-fhirdemo") is not None
+
+
+def test_an_unknown_workspace_is_bad_input_and_changes_nothing(isolated, cli):
+    world = make_world(isolated, kind="ahds")
+    text = world.target_file.read_text()
+    world.target_file.write_text(text.replace('workspace = "contosohealth"', 'workspace = "nosuchws"'))
+    before = world.snapshot()
+    result = cli("--sim", "configure-private-link", "--apply", "--yes")
+    assert result.exit_code == 2, result.output
+    assert "workspace 'nosuchws' was not found" in result.stderr
+    assert "Traceback" not in result.output
+    assert world.snapshot() == before
+
+
+def test_a_target_without_private_link_settings_is_bad_input(isolated, cli):
+    world = make_world(isolated, kind="ahds")
+    lines = world.target_file.read_text().split("\n[private_link]\n", 1)
+    rest = lines[1].split("\n[", 1)
+    world.target_file.write_text(lines[0] + ("\n[" + rest[1] if len(rest) > 1 else "\n"))
+    result = cli("--sim", "configure-private-link")
+    assert result.exit_code == 2, result.output
+    assert "no [private_link] section" in result.stderr
