@@ -105,20 +105,21 @@ def _relative(host: str, zone: str) -> str | None:
 
 
 def wanted_records(step: Step, endpoints: list[Endpoint], zones: list[Zone]) -> list[WantedRecord]:
-    """The A records the zones must hold: those each endpoint's zone groups keep, else one per host name."""
+    """The A records the zones must hold: those each endpoint's zone groups keep, and one for each host name
+    fhirdr serves that they do not cover (a FHIR service created after the workspace's endpoint has no record
+    until someone adds it: the healthcare-apis Private Link article's "add a DNS record" step)."""
     wanted: dict[tuple[str, str], WantedRecord] = {}
     for endpoint in endpoints:
-        records = [r for group in endpoint.zone_groups for r in zone_group_records(group)]
-        for record in records:
+        for record in (r for group in endpoint.zone_groups for r in zone_group_records(group)):
             zone = _zone_of(record.zone_id)
             ips = tuple(sorted(record.ips or endpoint.ips))
             wanted[(zone.name.lower(), record.name.lower())] = WantedRecord(zone, record.name.lower(), ips)
-        if records or not endpoint.ips:
+        if not endpoint.ips:
             continue
         for host in endpoint.hosts:
             serving = [(z, name) for z in zones if (name := _relative(host, z.name)) is not None]
             zone, name = serving[0] if serving else (zones[0], step.ctx.target.service)
-            wanted[(zone.name.lower(), name)] = WantedRecord(zone, name, tuple(sorted(endpoint.ips)))
+            wanted.setdefault((zone.name.lower(), name), WantedRecord(zone, name, tuple(sorted(endpoint.ips))))
     return list(wanted.values())
 
 

@@ -11,7 +11,7 @@ and WorkspaceDeletePrivateEndpointConnection.json; network examples PrivateDnsZo
 from __future__ import annotations
 
 from fhirdr.sim.providers.network import put_zone_group
-from fhirdr.sim.providers.privatedns import put_link, put_zone
+from fhirdr.sim.providers.privatedns import put_link, put_record, put_zone
 from tests.conftest import make_world
 
 ZONES = ("privatelink.azurehealthcareapis.com", "privatelink.dicom.azurehealthcareapis.com")
@@ -142,3 +142,39 @@ def test_a_target_without_private_link_settings_is_bad_input(isolated, cli):
     result = cli("--sim", "configure-private-link")
     assert result.exit_code == 2, result.output
     assert "no [private_link] section" in result.stderr
+
+
+def test_a_service_created_after_the_workspaces_endpoint_gets_its_a_record(isolated, cli):
+    """The zone group writes records for the services the workspace had when its endpoint was made; the
+    healthcare-apis Private Link article has a step to add the DNS record of a service created afterwards.
+    Here the zone group and the zone lack the FHIR service's record: the check finds it, --apply adds it."""
+    world = make_world(isolated, kind="ahds")
+    network = _network(world)
+    group = world.store.get(f"{network}/privateEndpoints/contosohealth-pe/privateDnsZoneGroups/default")
+    older = "contosohealth-older.fhir"  # a service the workspace had when its endpoint was made
+    for record in group.body["properties"]["privateDnsZoneConfigs"][0]["properties"]["recordSets"]:
+        record.update(recordSetName=older, fqdn=f"{older}.{ZONES[0]}")
+    world.store.put(group.id, group.type, group.id.rsplit("/privateDnsZoneGroups/", 1)[0], group.body)
+    zone_id = f"{network}/privateDnsZones/{ZONES[0]}"
+    world.store.delete(f"{zone_id}/A/contosohealth-fhirdemo.fhir")
+    put_record(
+        world.store,
+        f"{zone_id}/A/{older}",
+        zone_id,
+        "A",
+        older,
+        ZONES[0],
+        "e",
+        {"ttl": 10, "aRecords": [{"ipv4Address": "10.10.1.4"}]},
+    )
+
+    check = cli("--sim", "-o", "json", "configure-private-link")
+    steps = {step["id"]: step for step in check.json()["steps"]}
+    assert steps["private-link.a-record"]["status"] == "changes"
+    assert [c["summary"] for c in steps["private-link.a-record"]["changes"]] == [
+        "add A record contosohealth-fhirdemo.fhir -> 10.10.1.4"
+    ]
+    assert cli("--sim", "enable", "--apply", "--yes").exit_code == 0
+    assert cli("--sim", "configure-private-link", "--apply", "--yes").exit_code == 0
+    record = world.store.get(f"{network}/privateDnsZones/{ZONES[0]}/A/contosohealth-fhirdemo.fhir")
+    assert [r["ipv4Address"] for r in record.body["properties"]["aRecords"]] == ["10.10.1.4"]
