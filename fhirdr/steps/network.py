@@ -306,7 +306,8 @@ def endpoint_ips(network: Any, endpoint: Any, fqdn: str | None = None) -> list[s
     if found:
         return _unique(found)
     records = [r for group in read_zone_groups(network, endpoint) for r in zone_group_records(group)]
-    exact = [ip for r in records if (r.fqdn or "").lower().startswith(wanted.split(".", 1)[0] + ".") for ip in r.ips]
+    # A record set's fqdn is in the private link zone: x.privatelink.azurehealthcareapis.com stands for x.azure...
+    exact = [ip for r in records if (r.fqdn or "").lower().replace("privatelink.", "", 1) == wanted for ip in r.ips]
     return _unique(exact or [ip for r in records for ip in r.ips])
 
 
