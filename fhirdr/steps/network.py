@@ -580,14 +580,19 @@ class WorkspacePrivateEndpoint(Step):
                     fixable=False,
                 )
             )
-        if role == "secondary" and not mine.zone_groups and facts.primary and facts.primary.zone_groups:
-            zones = zone_group_zones(facts.primary.zone_groups)
+        zones = zone_group_zones(facts.primary.zone_groups) if role == "secondary" and facts.primary else []
+        have = {z.lower() for z in zone_group_zones(mine.zone_groups)}
+        failed = [g.name for g in mine.zone_groups if text(g.provisioning_state) == "Failed"]
+        if zones and (have != {z.lower() for z in zones} or failed):
+            why = f"its zone group {failed[0]} is Failed" if failed else "the primary's zones"
             changes.append(
                 Change(
                     "zone-group",
                     mine.endpoint.id,
-                    f"give {mine.endpoint.name} a DNS zone group over {', '.join(_zone_name(z) for z in zones)}",
-                    {"zones": zones},
+                    f"give {mine.endpoint.name} a DNS zone group over {', '.join(_zone_name(z) for z in zones)} "
+                    f"({why})",
+                    # An endpoint has one zone group: correct the one it has.
+                    {"zones": zones, "group": mine.zone_groups[0].name if mine.zone_groups else "default"},
                 )
             )
         return changes
@@ -638,13 +643,13 @@ class WorkspacePrivateEndpoint(Step):
                 ],
             )
             wait(network.private_endpoints.begin_create_or_update(settings.resource_group, change.data["name"], body))
-            name = change.data["name"]
-        else:
-            name = ArmId.parse(change.resource).name
+        endpoint = ArmId.parse(change.resource)
         if change.data["zones"]:
-            self._zone_group(settings.resource_group, name, change.data["zones"])
+            self._zone_group(
+                endpoint.resource_group, endpoint.name, change.data.get("group", "default"), change.data["zones"]
+            )
 
-    def _zone_group(self, group: str, endpoint: str, zones: list[str]) -> None:
+    def _zone_group(self, group: str, endpoint: str, name: str, zones: list[str]) -> None:
         from azure.mgmt.network.models import PrivateDnsZoneConfig, PrivateDnsZoneGroup
 
         body = PrivateDnsZoneGroup(
@@ -652,7 +657,7 @@ class WorkspacePrivateEndpoint(Step):
                 PrivateDnsZoneConfig(name=_zone_name(z).replace(".", "-"), private_dns_zone_id=z) for z in zones
             ]
         )
-        wait(self.ctx.azure.network().private_dns_zone_groups.begin_create_or_update(group, endpoint, "default", body))
+        wait(self.ctx.azure.network().private_dns_zone_groups.begin_create_or_update(group, endpoint, name, body))
 
 
 def _zone_name(zone_id: str) -> str:

@@ -178,3 +178,22 @@ def test_a_service_created_after_the_workspaces_endpoint_gets_its_a_record(isola
     assert cli("--sim", "configure-private-link", "--apply", "--yes").exit_code == 0
     record = world.store.get(f"{network}/privateDnsZones/{ZONES[0]}/A/contosohealth-fhirdemo.fhir")
     assert [r["ipv4Address"] for r in record.body["properties"]["aRecords"]] == ["10.10.1.4"]
+
+
+def test_a_zone_group_that_fails_half_way_is_made_by_the_next_run(isolated, cli):
+    """The standby's endpoint is made, then its zone group's operation fails: exit 3, and a plain rerun sees the
+    endpoint without a zone group and gives it one (nothing is created twice)."""
+    world = make_world(isolated, kind="ahds")
+    assert cli("--sim", "enable", "--apply", "--yes").exit_code == 0
+    fault = ("sim", "fault", "add", "--method", "PUT", "--path", "*/privateDnsZoneGroups/*", "--kind", "fail-async")
+    assert cli(*fault).exit_code == 0
+    failed = cli("--sim", "configure-private-link", "--apply", "--yes")
+    assert failed.exit_code == 3, failed.output
+    assert world.store.get(f"{_network(world)}/privateEndpoints/contosohealthdr-pe") is not None
+
+    again = cli("--sim", "-o", "json", "configure-private-link", "--apply", "--yes")
+    assert again.exit_code == 0, again.output
+    standby = next(s for s in again.json()["steps"] if s["id"] == "private-link.standby-endpoint")
+    assert [c["action"] for c in standby["changes"]] == ["zone-group"]
+    endpoints = world.store.by_type("Microsoft.Network/privateEndpoints")
+    assert sorted(e.body["name"] for e in endpoints) == ["contosohealth-pe", "contosohealthdr-pe"]

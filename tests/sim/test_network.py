@@ -169,3 +169,55 @@ def test_peerings_read_only_through_lists_settle_like_a_get_and_page(isolated):
     embedded = [p.as_dict() for p in network.virtual_networks.get(GROUP, primary.name).virtual_network_peerings]
     got = [network.virtual_network_peerings.get(GROUP, primary.name, f"to-r{i}").as_dict() for i in range(2)]
     assert listed == embedded == got
+
+
+def test_a_new_private_endpoint_is_updating_with_no_dns_configs_until_its_operation_ends(isolated):
+    """PUT privateEndpoints answers 201 + Azure-AsyncOperation with provisioningState Updating and
+    customDnsConfigs [] (recording test_network_private_endpoint_private_dns_zone_group.yaml); its NIC has the
+    IP at once (NetworkInterfaceGet.json); when it ends, customDnsConfigs names the workspace's FHIR host and the
+    workspace lists the connection (its private link covers every service in it)."""
+    from azure.mgmt.network.models import PrivateEndpoint, PrivateLinkServiceConnection, Subnet
+
+    world = make_world(isolated, kind="ahds")
+    network = world.session().network()
+    vnet = network.virtual_networks.get(GROUP, "fhir-vnet-westus2")
+    workspace = world.session().healthcare().workspaces.get(GROUP, "contosohealth")
+    body = {
+        "location": "westus2",
+        "properties": {
+            "subnet": {"id": vnet.subnets[0].id},
+            "privateLinkServiceConnections": [
+                {"name": "c", "properties": {"privateLinkServiceId": workspace.id, "groupIds": ["healthcareworkspace"]}}
+            ],
+        },
+    }
+    created = _raw(world, "PUT", f"{_group_path(world)}/privateEndpoints/second-pe", body)
+    assert created.status_code == 201
+    assert "/operations/" in created.headers["Azure-AsyncOperation"]
+    assert created.json()["properties"]["provisioningState"] == "Updating"
+    assert created.json()["properties"]["customDnsConfigs"] == []
+    nic_id = created.json()["properties"]["networkInterfaces"][0]["id"]
+    nic = network.network_interfaces.get(GROUP, nic_id.rsplit("/", 1)[-1])
+    assert nic.ip_configurations[0].private_ip_address == "10.10.1.5"  # .4 is the first endpoint's
+
+    poller = network.private_endpoints.begin_create_or_update(
+        GROUP,
+        "third-pe",
+        PrivateEndpoint(
+            location="westus2",
+            subnet=Subnet(id=vnet.subnets[0].id),
+            private_link_service_connections=[
+                PrivateLinkServiceConnection(
+                    name="c", private_link_service_id=workspace.id, group_ids=["healthcareworkspace"]
+                )
+            ],
+        ),
+    )
+    endpoint = poller.result()
+    assert endpoint.provisioning_state == "Succeeded"
+    assert [(c.fqdn, c.ip_addresses) for c in endpoint.custom_dns_configs] == [
+        ("contosohealth-fhirdemo.fhir.azurehealthcareapis.com", ["10.10.1.6"])
+    ]
+    connections = world.session().healthcare().workspaces.get(GROUP, "contosohealth").properties
+    names = sorted(c.private_endpoint.id.rsplit("/", 1)[-1] for c in connections.private_endpoint_connections)
+    assert names == ["contosohealth-pe", "second-pe", "third-pe"]
