@@ -386,7 +386,6 @@ WORKSPACE_GROUP = "healthcareworkspace"
 class WorkspaceEndpoint:
     """A workspace's private endpoint: the workspace, its connection, the endpoint, its IPs and zone groups."""
 
-    role: str
     workspace: Any | None
     connection: Any | None
     endpoint: Any | None
@@ -408,10 +407,9 @@ def workspace_hosts(target: Any, role: str, fhir_suffix: str) -> list[str]:
 
     from fhirdr.kinds.ahds import service_url
 
-    if role == "primary":
-        return [urlsplit(service_url(target.workspace, target.service, fhir_suffix)).hostname or ""]
-    standby = target.require_standby()
-    return [urlsplit(service_url(standby.workspace, standby.service, fhir_suffix)).hostname or ""]
+    standby = target.require_standby() if role == "secondary" else None
+    workspace, service = (standby.workspace, standby.service) if standby else (target.workspace, target.service)
+    return [urlsplit(service_url(workspace, service, fhir_suffix)).hostname or ""]
 
 
 def read_workspace_endpoint(step: Step, role: str) -> WorkspaceEndpoint:
@@ -432,7 +430,7 @@ def read_workspace_endpoint(step: Step, role: str) -> WorkspaceEndpoint:
                 f"workspace '{name}' was not found in resource group '{group}' of subscription {target.subscription}",
                 hint="check 'workspace' and 'resource_group' in the target file",
             )
-        return WorkspaceEndpoint(role, None, None, None, [], None, [], [], hosts)
+        return WorkspaceEndpoint(None, None, None, [], None, [], [], hosts)
     network = step.ctx.azure.network()
     found: WorkspaceEndpoint | None = None
     for connection in workspace.properties.private_endpoint_connections or []:
@@ -458,7 +456,6 @@ def read_workspace_endpoint(step: Step, role: str) -> WorkspaceEndpoint:
             continue
         state = connection.private_link_service_connection_state
         found = WorkspaceEndpoint(
-            role,
             workspace,
             connection,
             endpoint,
@@ -470,7 +467,7 @@ def read_workspace_endpoint(step: Step, role: str) -> WorkspaceEndpoint:
         )
         if wanted and endpoint.name.lower() == wanted:
             break
-    return found or WorkspaceEndpoint(role, workspace, None, None, [], None, [], [], hosts)
+    return found or WorkspaceEndpoint(workspace, None, None, [], None, [], [], hosts)
 
 
 @dataclass

@@ -135,30 +135,32 @@ def _get_workspace(request: Request) -> Response:
 
 def private_link_fqdns(store: Store, resource_id: str) -> list[str]:
     """The host names a private endpoint to this resource serves: a workspace's covers every service in it."""
+    from fhirdr.azure.clouds import get_cloud
     from fhirdr.sim.providers.healthcareapis import SERVICE_TYPE
 
     stored = store.get(resource_id)
     if stored is None:
         return []
+    suffix = get_cloud(store.get_meta("cloud") or "AzureCloud").fhir_suffix
     if stored.type == WORKSPACE_TYPE.lower():
         workspace = stored.body["name"]
         services = store.children(stored.id, FHIR_SERVICE_TYPE)
-        return [f"{workspace}-{s.body['name'].split('/')[-1]}.fhir.azurehealthcareapis.com" for s in services]
+        return [f"{workspace}-{s.body['name'].split('/')[-1]}.fhir.{suffix}" for s in services]
     if stored.type == SERVICE_TYPE.lower():
-        return [f"{stored.body['name']}.azurehealthcareapis.com"]
+        return [f"{stored.body['name']}.{suffix}"]
     return []
 
 
 def add_private_endpoint_connection(store: Store, resource_id: str, endpoint_id: str, state: dict[str, str]) -> None:
-    """What a new private endpoint leaves on the resource it connects to (WorkspacePrivateEndpointConnection*)."""
+    """What a new private endpoint leaves on the workspace or service it connects to (the shape of
+    healthcareapis 2024-03-31 legacy/ServiceGetPrivateEndpointConnection.json)."""
     from fhirdr.sim.providers.healthcareapis import CONNECTION_TYPE, SERVICE_TYPE
 
     stored = store.get(resource_id)
-    if stored is None:
+    types = {WORKSPACE_TYPE.lower(): WORKSPACE_CONNECTION_TYPE, SERVICE_TYPE.lower(): CONNECTION_TYPE}
+    if stored is None or stored.type not in types:
         return
-    ctype = WORKSPACE_CONNECTION_TYPE if stored.type == WORKSPACE_TYPE.lower() else CONNECTION_TYPE
-    if stored.type not in (WORKSPACE_TYPE.lower(), SERVICE_TYPE.lower()):
-        return
+    ctype = types[stored.type]
     name = f"{endpoint_id.rsplit('/', 1)[-1]}.{store.new_uuid()}"
     connection_id = f"{stored.id}/privateEndpointConnections/{name}"
     store.put(
