@@ -33,10 +33,11 @@ log = logging.getLogger(__name__)
 
 
 @contextmanager
-def made_by_another_run() -> Iterator[None]:
-    """A create-if-missing refused because the resource now exists (412 on If-None-Match: *, or 409) lost a race
-    with another run that made it at the same moment: that is convergence, not failure. The runner re-reads the
-    facts afterwards and verifies what is there, so a resource made differently is still found."""
+def written_by_another_run() -> Iterator[None]:
+    """A conditional write refused because another run wrote first (two applies at once): 412 on If-None-Match: *
+    (or 409) when it made the resource, 412 on If-Match when it changed it. That is convergence, not failure: the
+    runner re-reads the facts afterwards and verifies what is there, so a resource made or changed differently
+    still fails the step ("did not reach the desired state")."""
     from azure.core.exceptions import HttpResponseError
 
     try:
@@ -169,7 +170,7 @@ class PrivateZone(Step):
         from azure.core import MatchConditions
         from azure.mgmt.privatedns.models import PrivateZone as ZoneModel
 
-        with made_by_another_run():
+        with written_by_another_run():
             wait(
                 self.ctx.azure.private_dns().private_zones.begin_create_or_update(
                     change.data["group"],
@@ -258,10 +259,11 @@ class ARecord(Step):
         body = RecordSet(ttl=RECORD_TTL, a_records=[ARecordModel(ipv4_address=ip) for ip in data["ips"]])
         where = (data["group"], data["zone"], "A", data["name"], body)
         if change.action == "create":
-            with made_by_another_run():
-                records.create_or_update(*where, match_condition=MatchConditions.IfMissing)
+            conditions: dict[str, Any] = {"match_condition": MatchConditions.IfMissing}
         else:
-            records.create_or_update(*where, etag=data["etag"], match_condition=MatchConditions.IfNotModified)
+            conditions = {"etag": data["etag"], "match_condition": MatchConditions.IfNotModified}
+        with written_by_another_run():
+            records.create_or_update(*where, **conditions)
 
 
 @dataclass
@@ -359,10 +361,11 @@ class VnetLink(Step):
         links = self.ctx.azure.private_dns().virtual_network_links
         where = (data["group"], data["zone"], data["name"], body)
         if change.action == "create":
-            with made_by_another_run():
-                wait(links.begin_create_or_update(*where, match_condition=MatchConditions.IfMissing))
+            conditions: dict[str, Any] = {"match_condition": MatchConditions.IfMissing}
         else:
-            wait(links.begin_create_or_update(*where, etag=data["etag"], match_condition=MatchConditions.IfNotModified))
+            conditions = {"etag": data["etag"], "match_condition": MatchConditions.IfNotModified}
+        with written_by_another_run():
+            wait(links.begin_create_or_update(*where, **conditions))
 
 
 STEPS = [PrivateZone, ARecord, VnetLink]

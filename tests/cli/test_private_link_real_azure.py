@@ -126,3 +126,20 @@ def test_a_create_refused_for_another_reason_still_fails(isolated, cli):
     )
     result = cli("--sim", "configure-private-link", "--apply", "--yes")
     assert result.exit_code == 3, result.output
+
+
+def test_an_update_refused_because_another_run_updated_first_converges(isolated, cli):
+    """The A record points at a stale IP; both runs update it, the other first: this run's If-Match meets the new
+    etag (412, spec examples RecordSetPut / the privatedns `etag` + IfNotModified), re-reads, finds it right."""
+    world = make_world(isolated)
+    group = f"/subscriptions/{world.spec.subscription}/resourceGroups/fhir-dr-rg/providers/Microsoft.Network"
+    record = world.store.get(f"{group}/privateDnsZones/privatelink.azurehealthcareapis.com/A/fhirdemo")
+    record.body["properties"]["aRecords"] = [{"ipv4Address": "10.10.1.99"}]
+    world.store.put(record.id, record.type, record.id.rsplit("/A/", 1)[0], record.body)
+    assert cli("sim", "fault", "add", "--method", "PUT", "--path", "*/A/*", "--kind", "race").exit_code == 0
+
+    result = cli("--sim", "configure-private-link", "--apply", "--yes")
+    assert result.exit_code == 0, result.output
+    assert world.store.faults() == []
+    record = world.store.get(record.id)
+    assert [r["ipv4Address"] for r in record.body["properties"]["aRecords"]] == ["10.10.1.4"]
