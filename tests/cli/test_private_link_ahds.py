@@ -44,6 +44,9 @@ def test_check_finds_what_is_missing_for_the_workspace_and_the_standby(isolated,
     for missing in ("secondary-vnet", "peer-primary-to-secondary", "peer-secondary-to-primary", "link-secondary-vnet"):
         assert statuses[f"private-link.{missing}"] == "changes", missing
     assert statuses["private-link.standby-endpoint"] == "blocked"
+    readiness = cli("--sim", "-o", "json", "status").json()["readiness"]["private_link"]
+    assert readiness["status"] == "findings", readiness
+    assert "standby-endpoint" in readiness["summary"] and "link-secondary-vnet" in readiness["summary"]
     changes = {step["id"]: [c["summary"] for c in step["changes"]] for step in result.json()["steps"]}
     assert "`fhirdr enable --apply` creates it" in changes["private-link.standby-endpoint"][0]
     assert changes["private-link.link-secondary-vnet"] == [  # both zones of the workspace's zone group
