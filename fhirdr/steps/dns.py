@@ -314,28 +314,28 @@ class VnetLink(Step):
         registration = self._registration()
         several = len(facts.zones) > 1
         changes = []
-        for zone, link in zip(facts.zones, facts.links, strict=True):
+        for index, (zone, link) in enumerate(zip(facts.zones, facts.links, strict=True)):
             of_zone = f"zone {zone.name}" if several else "the zone"
             where = {"group": zone.group, "zone": zone.name}
+            # A VNet auto-registers in one zone only: of a workspace's zones, the first.
+            wanted = None if registration is None else registration and index == 0
             if link is None:
-                mode = "with auto-registration" if registration else "resolution-only"
-                # Two zones of a workspace cannot both auto-register one VNet: only the first may.
-                wanted = bool(registration) and not any(c.data.get("registration") for c in changes)
+                mode = "with auto-registration" if wanted else "resolution-only"
                 changes.append(
                     Change(
                         "create",
                         f"{name}-link",
                         f"link {of_zone} to {name} ({mode})",
-                        {**where, "name": f"{name}-link", "registration": wanted},
+                        {**where, "name": f"{name}-link", "registration": bool(wanted)},
                     )
                 )
-            elif registration is not None and bool(link.registration_enabled) != registration and not several:
+            elif wanted is not None and bool(link.registration_enabled) != wanted:
                 changes.append(
                     Change(
                         "update",
                         link.id,
-                        f"set auto-registration {'on' if registration else 'off'} on link {link.name}",
-                        {**where, "name": link.name, "registration": registration, "etag": link.etag},
+                        f"set auto-registration {'on' if wanted else 'off'} on link {link.name}",
+                        {**where, "name": link.name, "registration": wanted, "etag": link.etag},
                     )
                 )
             elif text(link.virtual_network_link_state) != "Completed":

@@ -200,3 +200,19 @@ def test_a_zone_group_that_fails_half_way_is_made_by_the_next_run(isolated, cli)
     assert [c["action"] for c in standby["changes"]] == ["zone-group"]
     endpoints = world.store.by_type("Microsoft.Network/privateEndpoints")
     assert sorted(e.body["name"] for e in endpoints) == ["contosohealth-pe", "contosohealthdr-pe"]
+
+
+def test_auto_registration_asked_for_the_secondary_vnet_goes_to_one_zone_only(isolated, cli):
+    """A VNet can auto-register in one private DNS zone only (AZURE-FACTS, Private Link): with
+    secondary_link_registration the workspace's first zone gets it, the DICOM zone stays resolution-only."""
+    world = make_world(isolated, kind="ahds")
+    text = world.target_file.read_text()
+    world.target_file.write_text(
+        text.replace("secondary_link_registration = false", "secondary_link_registration = true")
+    )
+    assert cli("--sim", "enable", "--apply", "--yes").exit_code == 0
+    result = cli("--sim", "configure-private-link", "--apply", "--yes")
+    assert result.exit_code == 0, result.output
+    modes = [_secondary_links(world, zone)[0].body["properties"]["registrationEnabled"] for zone in ZONES]
+    assert modes == [True, False]
+    assert cli("--sim", "configure-private-link").exit_code == 0
