@@ -37,6 +37,7 @@ def readiness(step: Any) -> dict[str, dict[str, str]]:
 
 
 def _private_link_summary(step: Any) -> dict[str, str]:
+    from fhirdr.kinds import kind_of
     from fhirdr.runbook.loader import load_runbook, shipped_runbook
     from fhirdr.runbook.runner import Runner
 
@@ -46,7 +47,7 @@ def _private_link_summary(step: Any) -> dict[str, str]:
     if not target.secondary_region:
         return {"status": "not-checked", "summary": "no secondary region chosen yet"}
     try:
-        outcome = Runner(load_runbook(shipped_runbook("private-link")), step.ctx).plan()
+        outcome = Runner(load_runbook(shipped_runbook(kind_of(target).check_runbook("private-link"))), step.ctx).plan()
     except FhirdrError as exc:
         return {"status": "error", "summary": exc.message}
     todo = [r.spec.id.split(".", 1)[1] for r in outcome.results if r.status in ("changes", "blocked", "waiting")]

@@ -18,19 +18,25 @@ def configure_private_link(
 ) -> None:
     """Check and fix the Private Link setup for DR.
 
-    Endpoint, secondary VNet, peerings, DNS zone links.
+    Endpoint, secondary VNet, peerings, DNS zone links (ahds: the workspace's, plus the standby's endpoint).
     """
     from fhirdr.cli.runbook_command import RunRequest, run_runbook
 
     settings: Settings = ctx.obj
-    from fhirdr.kinds import require_applicable
+    from fhirdr.kinds import kind_of, require_applicable
 
     target = settings.load_target()
     require_applicable(target, "private_link", "configure-private-link")
     target.require_private_link()
     target.require_regions()
     request = RunRequest(
-        "private-link", "configure-private-link", target, apply=apply, yes=yes, resume=resume, runbook_file=runbook
+        kind_of(target).check_runbook("private-link"),
+        "configure-private-link",
+        target,
+        apply=apply,
+        yes=yes,
+        resume=resume,
+        runbook_file=runbook,
     )
     code = run_runbook(settings, request)
     raise typer.Exit(code)

@@ -102,6 +102,12 @@ def init(
     without_dr_classification: bool = typer.Option(
         False, "--without-dr-classification", help="Support lists no 'Disaster recovery / ...' problem classification."
     ),
+    pe_dns: str = typer.Option(
+        "custom",
+        "--pe-dns",
+        help="How the private endpoint shows its IP: custom (customDnsConfigs), zone-group (DNS managed by a "
+        "private DNS zone group, customDnsConfigs empty) or updating (endpoint Updating, customDnsConfigs empty).",
+    ),
 ) -> None:
     """Build a two-region world: a FHIR service in westus2 with Private Link; westcentralus empty."""
     from fhirdr.errors import SimNotInitialisedError
@@ -133,6 +139,8 @@ def init(
     if unknown_history:
         listing = "; ".join(f"{name}: {what}" for name, what in SUPPORT_HISTORY.items())
         raise BadInputError(f"--support-history {unknown_history[0]!r} is not known", hint=listing)
+    if pe_dns not in ("custom", "zone-group", "updating"):
+        raise BadInputError(f"--pe-dns {pe_dns!r} is not known", hint="use custom, zone-group or updating")
     if role_id_form not in ("subscription", "providers"):
         raise BadInputError(f"--role-id-form {role_id_form!r} is not known", hint="use subscription or providers")
     from fhirdr.azure.clouds import get_cloud
@@ -159,6 +167,12 @@ def init(
         )
     if not kind_of(kind).has_service_resource and pending_endpoint:
         raise BadInputError("--pending-endpoint builds part of an Azure API for FHIR service", hint="drop it")
+    if not kind_of(kind).has_service_resource and pe_dns != "custom":
+        raise BadInputError(
+            "--pe-dns shapes the private endpoint of an Azure API for FHIR service; an ahds world's workspace "
+            "endpoint always has a DNS zone group, and a self-hosted world has none",
+            hint="drop it, or use --kind managed",
+        )
     spec = WorldSpec(
         **CLOUD_REGIONS.get(cloud, {}),
         service=service,
@@ -183,6 +197,7 @@ def init(
         dr_classification=not without_dr_classification,
         cloud=cloud,
         workspace=workspace,
+        pe_dns=pe_dns,
     )
     parse_target(target_for(spec), "--service-name", cloud=cloud)  # bad names are refused before anything is written
     check_writable(target_file, "target file")
@@ -430,7 +445,10 @@ def reset(ctx: typer.Context) -> None:
 def fault_add(
     ctx: typer.Context,
     kind: str = typer.Option(
-        ..., "--kind", help="429, 500, 503, drop, fail-async, or stuck-async (InProgress until `sim fault clear`)."
+        ...,
+        "--kind",
+        help="429, 500, 503, drop, fail-async, stuck-async (InProgress until `sim fault clear`), "
+        "or race (another client's identical write lands first).",
     ),
     path: str = typer.Option("*", "--path", help="Glob on the request path, e.g. '*/virtualNetworkPeerings/*'."),
     method: str = typer.Option("*", "--method", help="HTTP method, or * for any."),

@@ -15,10 +15,6 @@ from fhirdr.kinds.base import Kind
 # https://{workspace}-{service}.fhir.azurehealthcareapis.com leaves no room for hyphens in either.
 NAME = re.compile(r"^[a-z0-9]{3,24}$")
 
-_NOT_YET = {
-    "private_link": "Private Link of an AHDS workspace (it covers every service in it) is checked in a later release",
-}
-
 
 class AhdsKind(Kind):
     name = "ahds"
@@ -55,11 +51,9 @@ class AhdsKind(Kind):
         return base, base
 
     def check_runbook(self, area: str) -> str:
-        # The same checks, plus the standby's side, and what a regional outage means without built-in DR.
-        return f"{area}-ahds" if area in ("cmk", "export", "iomt") else area
-
-    def not_checked(self, area: str) -> str | None:
-        return _NOT_YET.get(area)
+        # The same checks, plus the standby's side, and what a regional outage means without built-in DR;
+        # Private Link is the workspace's (it covers every service in it), with the standby's endpoint added.
+        return f"{area}-ahds" if area in ("cmk", "export", "iomt", "private-link") else area
 
 
 def ahds_regions(session: Any) -> frozenset[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import logging
 import os
@@ -207,7 +208,13 @@ class SimTransport(HttpTransport):
                     else:
                         store.use_fault(fault["id"])
                         store.record_event("fault", {"kind": fault["kind"], "method": method, "path": sim_request.path})
-                if fault is not None and fault["kind"] not in ASYNC_FAULTS:
+                if fault is not None and fault["kind"] == RACE:
+                    # Another run's identical write lands first (two applies at once); this one meets what it made.
+                    rival = {k: v for k, v in headers.items() if k.lower() not in ("if-match", "if-none-match")}
+                    with contextlib.suppress(ArmError):
+                        self.router.dispatch(parse_request(method, url, rival, content, store))
+                    response = self.router.dispatch(sim_request)
+                elif fault is not None and fault["kind"] not in ASYNC_FAULTS:
                     response = self._fault_response(fault)
                 else:
                     if sim_request.method == "GET":
@@ -244,5 +251,6 @@ class SimTransport(HttpTransport):
         return Response(status, {"error": {"code": code, "message": f"Injected {status} (fhirdr sim fault rule)."}})
 
 
-FAULT_KINDS = ("429", "500", "503", "drop", "fail-async", STUCK_ASYNC)
+RACE = "race"  # the same write arrives first from another client, as when two runs apply at once
+FAULT_KINDS = ("429", "500", "503", "drop", "fail-async", STUCK_ASYNC, RACE)
 ASYNC_FAULTS = ("fail-async", STUCK_ASYNC)  # they act on the operation a request starts, not on the request

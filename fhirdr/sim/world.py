@@ -15,7 +15,7 @@ from fhirdr.sim.providers.authorization import ASSIGNMENT_TYPE, role_definition_
 from fhirdr.sim.providers.cosmosdb import ACCOUNT_TYPE, DEFAULT_LAG_MS, account_body, put_throughput, replication_key
 from fhirdr.sim.providers.healthcareapis import CONNECTION_TYPE, SERVICE_TYPE, dr_state_key, put_iomt
 from fhirdr.sim.providers.keyvault import KEY_TYPE, VAULT_TYPE, key_body, vault_body
-from fhirdr.sim.providers.network import PRIVATE_ENDPOINT_TYPE, put_vnet
+from fhirdr.sim.providers.network import PRIVATE_ENDPOINT_TYPE, put_nic, put_vnet, put_zone_group
 from fhirdr.sim.providers.privatedns import put_link, put_record, put_zone
 from fhirdr.sim.providers.resources import create_group
 from fhirdr.sim.providers.storage import ACCOUNT_TYPE as STORAGE_TYPE
@@ -75,6 +75,10 @@ class WorldSpec:
     vault_resource_group: str | None = None  # the key vault and export storage account live in this other group
     storage_access_rules: bool = False  # the export account's firewall also has resource access and IPv6 rules
     cloud: str = "AzureCloud"  # AzureUSGovernment / AzureChinaCloud: that cloud's regions, DNS names and app ids
+    # How the private endpoint shows its IP: "custom" (customDnsConfigs), "zone-group" (DNS managed by a private
+    # DNS zone group: customDnsConfigs empty, the IP in ipConfigurations), "updating" (the endpoint is Updating:
+    # customDnsConfigs empty, only its NIC has the IP).
+    pe_dns: str = "custom"
 
     @property
     def azure_cloud(self) -> Cloud:
@@ -228,6 +232,8 @@ def _populate(store: Store, spec: WorldSpec) -> None:
         },
     }
     fqdn = f"{spec.service}.{spec.azure_cloud.fhir_suffix}"
+    nic_id = f"{gid}/providers/Microsoft.Network/networkInterfaces/{spec.private_endpoint}.nic"
+    custom = spec.pe_dns == "custom"
     store.put(
         endpoint_id,
         PRIVATE_ENDPOINT_TYPE,
@@ -240,18 +246,26 @@ def _populate(store: Store, spec: WorldSpec) -> None:
             "etag": f'W/"{store.new_uuid()}"',
             "tags": {},
             "properties": {
-                "provisioningState": "Succeeded",
+                "provisioningState": "Updating" if spec.pe_dns == "updating" else "Succeeded",
                 "resourceGuid": store.new_uuid(),
                 "subnet": {"id": f"{vnet_id}/subnets/private-endpoints"},
                 "privateLinkServiceConnections": [] if spec.endpoint_pending else [plsc],
                 "manualPrivateLinkServiceConnections": [plsc] if spec.endpoint_pending else [],
-                "customDnsConfigs": [{"fqdn": fqdn, "ipAddresses": [spec.endpoint_ip]}],
-                "networkInterfaces": [
-                    {"id": f"{gid}/providers/Microsoft.Network/networkInterfaces/{spec.private_endpoint}.nic"}
+                "customDnsConfigs": [{"fqdn": fqdn, "ipAddresses": [spec.endpoint_ip]}] if custom else [],
+                "ipConfigurations": []
+                if spec.pe_dns != "zone-group"
+                else [
+                    {
+                        "name": "fhir-ipconfig",
+                        "properties": {"groupId": "fhir", "memberName": "fhir", "privateIPAddress": spec.endpoint_ip},
+                    }
                 ],
+                "networkInterfaces": [{"id": nic_id}],
             },
         },
     )
+    subnet_id = f"{vnet_id}/subnets/private-endpoints"
+    put_nic(store, nic_id, spec.primary_region, subnet_id, spec.endpoint_ip, "fhir", [fqdn])
     connection_id = f"{service_id}/privateEndpointConnections/{connection_name}"
     store.put(
         connection_id,
@@ -294,6 +308,8 @@ def _populate(store: Store, spec: WorldSpec) -> None:
         "Succeeded",
         "Completed",
     )
+    if spec.pe_dns == "zone-group":
+        put_zone_group(store, store.get(endpoint_id), "default", [zone_id], f'W/"{store.new_uuid()}"')
     if spec.kind == "self-hosted":
         _populate_self_hosted(store, spec, gid)
     if spec.dr_enabled and spec.kind != "ahds":
@@ -308,6 +324,7 @@ def _populate(store: Store, spec: WorldSpec) -> None:
         if spec.kind == "self-hosted":
             return
         service_id = _populate_ahds(store, spec, gid)
+        _populate_workspace_private_link(store, spec, gid, vnet_id)
         if spec.iomt:
             put_medtech(
                 store,
@@ -728,12 +745,113 @@ def _populate_ahds(store: Store, spec: WorldSpec, gid: str) -> str:
     return body["id"]
 
 
+def ahds_zones(spec: WorldSpec) -> tuple[str, str]:
+    """The zones a workspace's private endpoint uses (FHIR, DICOM), per the healthcare-apis Private Link article."""
+    zone = spec.azure_cloud.private_link_zone
+    return zone, zone.replace("privatelink.", "privatelink.dicom.", 1)
+
+
+def _populate_workspace_private_link(store: Store, spec: WorldSpec, gid: str, vnet_id: str) -> None:
+    """Private Link on the workspace (it covers every service in it): an approved endpoint in the primary VNet
+    whose DNS is managed by a private DNS zone group over the FHIR and DICOM zones, both linked to that VNet."""
+    from fhirdr.sim.providers.workspaces import WORKSPACE_CONNECTION_TYPE, private_link_fqdns
+
+    workspace_id = f"{gid}/providers/Microsoft.HealthcareApis/workspaces/{spec.workspace}"
+    name = f"{spec.workspace}-pe"
+    endpoint_id = f"{gid}/providers/Microsoft.Network/privateEndpoints/{name}"
+    nic_id = f"{gid}/providers/Microsoft.Network/networkInterfaces/{name}.nic"
+    subnet_id = f"{vnet_id}/subnets/private-endpoints"
+    state = {"status": "Approved", "description": "Auto-Approved", "actionsRequired": "None"}
+    put_nic(
+        store,
+        nic_id,
+        spec.primary_region,
+        subnet_id,
+        spec.endpoint_ip,
+        "healthcareworkspace",
+        private_link_fqdns(store, workspace_id),
+    )
+    store.put(
+        endpoint_id,
+        PRIVATE_ENDPOINT_TYPE,
+        gid,
+        {
+            "id": endpoint_id,
+            "name": name,
+            "type": PRIVATE_ENDPOINT_TYPE,
+            "location": spec.primary_region,
+            "etag": f'W/"{store.new_uuid()}"',
+            "tags": {},
+            "properties": {
+                "provisioningState": "Succeeded",
+                "resourceGuid": store.new_uuid(),
+                "subnet": {"id": subnet_id},
+                "privateLinkServiceConnections": [
+                    {
+                        "id": f"{endpoint_id}/privateLinkServiceConnections/{name}",
+                        "name": name,
+                        "type": "Microsoft.Network/privateEndpoints/privateLinkServiceConnections",
+                        "properties": {
+                            "privateLinkServiceId": workspace_id,
+                            "groupIds": ["healthcareworkspace"],
+                            "privateLinkServiceConnectionState": dict(state),
+                            "provisioningState": "Succeeded",
+                        },
+                    }
+                ],
+                "manualPrivateLinkServiceConnections": [],
+                # DNS managed by the zone group: no custom DNS configs.
+                "customDnsConfigs": [],
+                "networkInterfaces": [{"id": nic_id}],
+            },
+        },
+    )
+    connection_id = f"{workspace_id}/privateEndpointConnections/{name}.{store.new_uuid()}"
+    store.put(
+        connection_id,
+        WORKSPACE_CONNECTION_TYPE,
+        workspace_id,
+        {
+            "id": connection_id,
+            "name": connection_id.rsplit("/", 1)[-1],
+            "type": WORKSPACE_CONNECTION_TYPE,
+            "etag": store.new_uuid(),
+            "properties": {
+                "privateEndpoint": {"id": endpoint_id},
+                "privateLinkServiceConnectionState": dict(state),
+                "provisioningState": "Succeeded",
+            },
+        },
+    )
+    zone_ids = []
+    for zone in ahds_zones(spec):
+        zone_id = f"{gid}/providers/Microsoft.Network/privateDnsZones/{zone}"
+        put_zone(store, zone_id, zone, store.new_uuid(), "Succeeded", {})
+        put_link(
+            store,
+            f"{zone_id}/virtualNetworkLinks/{spec.primary_vnet}-link",
+            zone_id,
+            f"{spec.primary_vnet}-link",
+            store.new_uuid(),
+            vnet_id,
+            False,
+            "Succeeded",
+            "Completed",
+        )
+        zone_ids.append(zone_id)
+    put_zone_group(store, store.get(endpoint_id), "default", zone_ids, f'W/"{store.new_uuid()}"')
+
+
 def _remove_managed_service(store: Store, service_id: str, gid: str, spec: WorldSpec) -> None:
     """A self-hosted world has the networks but no Azure API for FHIR service, nor its private endpoint and zone."""
     for child in store.children(service_id):
         store.delete(child.id)
     store.delete(service_id)
-    store.delete(f"{gid}/providers/Microsoft.Network/privateEndpoints/{spec.private_endpoint}")
+    endpoint_id = f"{gid}/providers/Microsoft.Network/privateEndpoints/{spec.private_endpoint}"
+    for child in store.children(endpoint_id):
+        store.delete(child.id)
+    store.delete(endpoint_id)
+    store.delete(f"{gid}/providers/Microsoft.Network/networkInterfaces/{spec.private_endpoint}.nic")
     zone_id = f"{gid}/providers/Microsoft.Network/privateDnsZones/{spec.azure_cloud.private_link_zone}"
     for child in store.children(zone_id):
         store.delete(child.id)
@@ -775,7 +893,8 @@ def target_for(spec: WorldSpec) -> dict[str, Any]:
     if spec.iomt:
         target["iomt"] = {"connectors": ["devices" if spec.kind == "ahds" else "iomt-ingest"]}
     if spec.kind == "ahds":
-        del target["private_link"]
+        target["private_link"]["private_endpoint"] = f"{spec.workspace}-pe"
+        del target["private_link"]["zone"]  # a workspace's endpoint names its zones in its DNS zone group
         target["workspace"] = spec.workspace
         target["standby"] = {"workspace": f"{spec.workspace[:22]}dr", "region": spec.secondary_region}
         # The front door clients use; nothing of it exists until `fhirdr configure-endpoint --apply`.

@@ -1,4 +1,4 @@
-"""Steps about virtual networks and the peering between the primary and secondary VNets."""
+"""Steps about virtual networks, the peering between the primary and secondary VNets, and private endpoints."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fhirdr.azure.session import concurrently, get_or_none, wait
 from fhirdr.errors import BadInputError, TargetError
 from fhirdr.regions import normalise_region
 from fhirdr.steps.base import Change, Param, Step, text
-from fhirdr.steps.ids import region_of, vnet_id, vnet_name
+from fhirdr.steps.ids import ArmId, group_id, region_of, resource_id, vnet_id, vnet_name
 
 ROLES = ("primary", "secondary")
 
@@ -285,4 +285,380 @@ def _peering_settings(peering: Any) -> dict[str, bool]:
     return {name: bool(value) for name, value in values.items() if value is not None}
 
 
-STEPS = [VirtualNetwork, Peering]
+def endpoint_ips(network: Any, endpoint: Any, fqdn: str | None = None) -> list[str]:
+    """The private IPs of a private endpoint, for `fqdn` when the endpoint says which serves it.
+
+    `customDnsConfigs` is empty while the endpoint is Updating and when a private DNS zone group
+    manages its DNS (azure-cli recording test_network_private_endpoint_private_dns_zone_group.yaml),
+    so the IP is read, in this order, from customDnsConfigs, the endpoint's ipConfigurations, its
+    network interfaces (which always have it), and the record sets of its zone groups.
+    """
+    configs = endpoint.custom_dns_configs or []
+    wanted = (fqdn or "").lower()
+    exact = [ip for c in configs if (c.fqdn or "").lower() == wanted for ip in c.ip_addresses or []]
+    found = exact or [ip for c in configs for ip in c.ip_addresses or []]
+    if found:
+        return _unique(found)
+    found = [c.private_ip_address for c in endpoint.ip_configurations or [] if c.private_ip_address]
+    if found:
+        return _unique(found)
+    found = [ip for nic in _endpoint_nics(network, endpoint) for ip in _nic_ips(nic, wanted)]
+    if found:
+        return _unique(found)
+    records = [r for group in read_zone_groups(network, endpoint) for r in zone_group_records(group)]
+    # A record set's fqdn is in the private link zone: x.privatelink.azurehealthcareapis.com stands for x.azure...
+    exact = [ip for r in records if (r.fqdn or "").lower().replace("privatelink.", "", 1) == wanted for ip in r.ips]
+    return _unique(exact or [ip for r in records for ip in r.ips])
+
+
+def _unique(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _endpoint_nics(network: Any, endpoint: Any) -> list[Any]:
+    nics = []
+    for ref in endpoint.network_interfaces or []:
+        try:
+            nic_id = ArmId.parse(ref.id or "")
+        except ValueError:
+            continue
+        nic = get_or_none(network.network_interfaces.get, nic_id.resource_group, nic_id.name)
+        if nic is not None:
+            nics.append(nic)
+    return nics
+
+
+def _nic_ips(nic: Any, fqdn: str) -> list[str]:
+    """A NIC's private IPs; those whose private link connection serves `fqdn` when one says so."""
+    configs = [c for c in nic.ip_configurations or [] if c.private_ip_address]
+
+    def serves(config: Any) -> bool:
+        link = config.private_link_connection_properties
+        return bool(link) and fqdn in [f.lower() for f in link.fqdns or []]
+
+    return [c.private_ip_address for c in ([c for c in configs if serves(c)] or configs)]
+
+
+@dataclass(frozen=True)
+class ZoneRecord:
+    """One A record a private DNS zone group keeps for its endpoint."""
+
+    zone_id: str
+    name: str
+    fqdn: str
+    ips: tuple[str, ...]
+
+
+def read_zone_groups(network: Any, endpoint: Any) -> list[Any]:
+    """The endpoint's private DNS zone groups (none when it has no zone group, or it cannot be read)."""
+    ref = ArmId.parse(endpoint.id)
+    groups = get_or_none(lambda: list(network.private_dns_zone_groups.list(endpoint.name, ref.resource_group)))
+    return groups or []
+
+
+def zone_group_zones(groups: list[Any]) -> list[str]:
+    """The ids of the private DNS zones the endpoint's zone groups use, as they name them."""
+    ids = [c.private_dns_zone_id for g in groups for c in g.private_dns_zone_configs or [] if c.private_dns_zone_id]
+    return list({i.lower(): i for i in ids}.values())
+
+
+def zone_group_records(group: Any) -> list[ZoneRecord]:
+    return [
+        ZoneRecord(
+            config.private_dns_zone_id or "",
+            record.record_set_name or "",
+            record.fqdn or "",
+            tuple(record.ip_addresses or []),
+        )
+        for config in group.private_dns_zone_configs or []
+        for record in config.record_sets or []
+        if (record.record_type or "A").upper() == "A"
+    ]
+
+
+# -- Private Link of an AHDS workspace: one endpoint covers every service in it --------------------------------
+
+# The private link group of a workspace (PrivateLinkResourcesListByWorkspace.json: groupId healthcareworkspace).
+WORKSPACE_GROUP = "healthcareworkspace"
+
+
+@dataclass
+class WorkspaceEndpoint:
+    """A workspace's private endpoint: the workspace, its connection, the endpoint, its IPs and zone groups."""
+
+    workspace: Any | None
+    connection: Any | None
+    endpoint: Any | None
+    groups: list[str]
+    status: str | None
+    ips: list[str]
+    zone_groups: list[Any]
+    hosts: list[str]
+
+
+def standby_endpoint_name(target: Any) -> str:
+    """The standby workspace's private endpoint, named after the workspace as the primary's usually is."""
+    return f"{target.require_standby().workspace}-pe"
+
+
+def workspace_hosts(target: Any, role: str, fhir_suffix: str) -> list[str]:
+    """The host names the workspace's endpoint must serve: the FHIR service fhirdr keeps (primary or standby)."""
+    from urllib.parse import urlsplit
+
+    from fhirdr.kinds.ahds import service_url
+
+    standby = target.require_standby() if role == "secondary" else None
+    workspace, service = (standby.workspace, standby.service) if standby else (target.workspace, target.service)
+    return [urlsplit(service_url(workspace, service, fhir_suffix)).hostname or ""]
+
+
+def read_workspace_endpoint(step: Step, role: str) -> WorkspaceEndpoint:
+    """The private endpoint of the primary or the standby workspace (the one the target names, else the first
+    for the workspace's private link group). A missing primary workspace is bad input; a missing standby is a fact."""
+    target = step.ctx.target
+    if role == "primary":
+        group, name = target.resource_group, target.workspace or ""
+        wanted = (target.private_link.private_endpoint or "").lower() if target.private_link else ""
+    else:
+        standby = target.require_standby()
+        group, name, wanted = standby.resource_group, standby.workspace, standby_endpoint_name(target).lower()
+    hosts = workspace_hosts(target, role, step.ctx.azure.cloud.fhir_suffix)
+    workspace = get_or_none(step.ctx.azure.healthcare().workspaces.get, group, name)
+    if workspace is None:
+        if role == "primary":
+            raise TargetError(
+                f"workspace '{name}' was not found in resource group '{group}' of subscription {target.subscription}",
+                hint="check 'workspace' and 'resource_group' in the target file",
+            )
+        return WorkspaceEndpoint(None, None, None, [], None, [], [], hosts)
+    network = step.ctx.azure.network()
+    found: WorkspaceEndpoint | None = None
+    for connection in workspace.properties.private_endpoint_connections or []:
+        ref_id = connection.private_endpoint.id if connection.private_endpoint else None
+        if not ref_id:
+            continue
+        ref = ArmId.parse(ref_id)
+        endpoint = get_or_none(network.private_endpoints.get, ref.resource_group, ref.name)
+        if endpoint is None:
+            continue
+        links = list(endpoint.private_link_service_connections or []) + list(
+            endpoint.manual_private_link_service_connections or []
+        )
+        groups = sorted(
+            {
+                g
+                for link in links
+                if (link.private_link_service_id or "").lower() == workspace.id.lower()
+                for g in link.group_ids or []
+            }
+        )
+        if not (wanted and endpoint.name.lower() == wanted) and (found is not None or WORKSPACE_GROUP not in groups):
+            continue
+        state = connection.private_link_service_connection_state
+        found = WorkspaceEndpoint(
+            workspace,
+            connection,
+            endpoint,
+            groups,
+            text(state.status) if state else None,
+            endpoint_ips(network, endpoint, hosts[0]),
+            read_zone_groups(network, endpoint),
+            hosts,
+        )
+        if wanted and endpoint.name.lower() == wanted:
+            break
+    return found or WorkspaceEndpoint(workspace, None, None, [], None, [], [], hosts)
+
+
+@dataclass
+class WorkspaceEndpointFacts:
+    mine: WorkspaceEndpoint
+    primary: WorkspaceEndpoint | None  # the primary's, whose DNS zones the standby's endpoint uses
+    vnet: Any | None  # the VNet of this endpoint's region
+
+
+class WorkspacePrivateEndpoint(Step):
+    """The workspace's private endpoint in its region's VNet, approved, for the group healthcareworkspace.
+
+    Private Link of an AHDS workspace covers every service in it. The primary's endpoint is the customer's;
+    the standby's is created in the secondary VNet with a DNS zone group over the zones the primary's uses.
+    """
+
+    uses = "network.workspace-endpoint"
+    params = {"role": Param(str, required=True, choices=ROLES)}
+
+    def facts(self) -> WorkspaceEndpointFacts:
+        role = self.args["role"]
+        if role == "primary":
+            mine, vnet = concurrently(lambda: read_workspace_endpoint(self, role), lambda: read_vnet(self, role))
+            return WorkspaceEndpointFacts(mine, None, vnet)
+        mine, primary, vnet = concurrently(
+            lambda: read_workspace_endpoint(self, role),
+            lambda: read_workspace_endpoint(self, "primary"),
+            lambda: read_vnet(self, role),
+        )
+        return WorkspaceEndpointFacts(mine, primary, vnet)
+
+    def observe(self, facts: WorkspaceEndpointFacts) -> str:
+        mine = facts.mine
+        if mine.workspace is None:
+            return "no standby workspace"
+        if mine.endpoint is None:
+            return "no private endpoint connection"
+        zones = ", ".join(_zone_name(z) for z in zone_group_zones(mine.zone_groups)) or "no DNS zone group"
+        return (
+            f"{mine.endpoint.name} in {mine.endpoint.location}, {mine.status}, group {','.join(mine.groups)}, "
+            f"{', '.join(mine.ips) or 'no IP'}; zones {zones}"
+        )
+
+    def plan(self, facts: WorkspaceEndpointFacts) -> list[Change]:
+        role = self.args["role"]
+        mine = facts.mine
+        target = self.ctx.target
+        region = region_of(target, role)
+        if mine.workspace is None:
+            standby = target.require_standby()
+            return [
+                Change(
+                    "create-standby",
+                    standby.workspace,
+                    f"the standby workspace {standby.workspace} does not exist yet; `fhirdr enable --apply` creates it",
+                    fixable=False,
+                )
+            ]
+        if mine.endpoint is None:
+            if role == "primary":
+                return [
+                    Change(
+                        "create-private-endpoint",
+                        mine.workspace.id,
+                        f"create a private endpoint (group '{WORKSPACE_GROUP}') for workspace {mine.workspace.name} "
+                        "in the primary VNet, with a private DNS zone group",
+                        fixable=False,
+                    )
+                ]
+            return [self._create(facts)]
+        changes = []
+        if normalise_region(mine.endpoint.location) != region:
+            changes.append(
+                Change(
+                    "fix-endpoint",
+                    mine.endpoint.id,
+                    f"the endpoint is in {mine.endpoint.location}, not the {role} region {region}",
+                    fixable=False,
+                )
+            )
+        subnet = (mine.endpoint.subnet.id or "") if mine.endpoint.subnet else ""
+        if not subnet.lower().startswith(vnet_id(target, role).lower() + "/"):
+            changes.append(
+                Change(
+                    "fix-endpoint",
+                    mine.endpoint.id,
+                    f"the endpoint is not in the {role} VNet {vnet_name(target, role)}",
+                    fixable=False,
+                )
+            )
+        if WORKSPACE_GROUP not in mine.groups:
+            changes.append(
+                Change(
+                    "fix-endpoint",
+                    mine.endpoint.id,
+                    f"the endpoint serves {mine.groups}, not '{WORKSPACE_GROUP}'",
+                    fixable=False,
+                )
+            )
+        if mine.status != "Approved":
+            changes.append(
+                Change(
+                    "approve",
+                    mine.connection.id,
+                    f"the workspace's private endpoint connection {mine.connection.name} is {mine.status}: "
+                    "approve it on the workspace (Networking, Private access)",
+                    fixable=False,
+                )
+            )
+        zones = zone_group_zones(facts.primary.zone_groups) if role == "secondary" and facts.primary else []
+        have = {z.lower() for z in zone_group_zones(mine.zone_groups)}
+        failed = [g.name for g in mine.zone_groups if text(g.provisioning_state) == "Failed"]
+        if zones and (have != {z.lower() for z in zones} or failed):
+            why = f"its zone group {failed[0]} is Failed" if failed else "the primary's zones"
+            changes.append(
+                Change(
+                    "zone-group",
+                    mine.endpoint.id,
+                    f"give {mine.endpoint.name} a DNS zone group over {', '.join(_zone_name(z) for z in zones)} "
+                    f"({why})",
+                    # An endpoint has one zone group: correct the one it has.
+                    {"zones": zones, "group": mine.zone_groups[0].name if mine.zone_groups else "default"},
+                )
+            )
+        return changes
+
+    def _create(self, facts: WorkspaceEndpointFacts) -> Change:
+        target = self.ctx.target
+        name = standby_endpoint_name(target)
+        settings = target.require_private_link()
+        zones = zone_group_zones(facts.primary.zone_groups) if facts.primary else []
+        subnets = list(facts.vnet.subnets or []) if facts.vnet is not None else []
+        vnet = vnet_name(target, "secondary")
+        where = f"subnet {subnets[0].name} of {vnet}" if subnets else vnet
+        zone_text = f", DNS zone group over {', '.join(_zone_name(z) for z in zones)}" if zones else ""
+        return Change(
+            "create",
+            resource_id(group_id(target, settings.resource_group), "Microsoft.Network", "privateEndpoints", name),
+            f"create private endpoint {name} for standby workspace {facts.mine.workspace.name} in {where}{zone_text}",
+            {
+                "name": name,
+                "location": region_of(target, "secondary"),
+                "workspace_id": facts.mine.workspace.id,
+                "zones": zones,
+            },
+        )
+
+    def apply(self, change: Change) -> None:
+        from azure.mgmt.network.models import PrivateEndpoint as EndpointModel
+        from azure.mgmt.network.models import PrivateLinkServiceConnection, Subnet
+
+        network = self.ctx.azure.network()
+        settings = self.ctx.target.require_private_link()
+        if change.action == "create":
+            vnet = read_vnet(self, "secondary")
+            if vnet is None or not vnet.subnets:
+                raise TargetError(
+                    f"the secondary VNet {vnet_name(self.ctx.target, 'secondary')} has no subnet for the endpoint",
+                    hint="add a subnet to it, or let `fhirdr configure-private-link --apply` create the VNet",
+                )
+            body = EndpointModel(
+                location=change.data["location"],
+                subnet=Subnet(id=vnet.subnets[0].id),
+                private_link_service_connections=[
+                    PrivateLinkServiceConnection(
+                        name=change.data["name"],
+                        private_link_service_id=change.data["workspace_id"],
+                        group_ids=[WORKSPACE_GROUP],
+                    )
+                ],
+            )
+            wait(network.private_endpoints.begin_create_or_update(settings.resource_group, change.data["name"], body))
+        endpoint = ArmId.parse(change.resource)
+        if change.data["zones"]:
+            self._zone_group(
+                endpoint.resource_group, endpoint.name, change.data.get("group", "default"), change.data["zones"]
+            )
+
+    def _zone_group(self, group: str, endpoint: str, name: str, zones: list[str]) -> None:
+        from azure.mgmt.network.models import PrivateDnsZoneConfig, PrivateDnsZoneGroup
+
+        body = PrivateDnsZoneGroup(
+            private_dns_zone_configs=[
+                PrivateDnsZoneConfig(name=_zone_name(z).replace(".", "-"), private_dns_zone_id=z) for z in zones
+            ]
+        )
+        wait(self.ctx.azure.network().private_dns_zone_groups.begin_create_or_update(group, endpoint, name, body))
+
+
+def _zone_name(zone_id: str) -> str:
+    return zone_id.rstrip("/").rsplit("/", 1)[-1]
+
+
+STEPS = [VirtualNetwork, Peering, WorkspacePrivateEndpoint]

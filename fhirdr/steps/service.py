@@ -10,6 +10,7 @@ from fhirdr.errors import TargetError
 from fhirdr.regions import normalise_region
 from fhirdr.steps.base import Change, Param, Step, text
 from fhirdr.steps.ids import ArmId
+from fhirdr.steps.network import endpoint_ips
 
 
 def read_service(step: Step) -> Any:
@@ -68,13 +69,6 @@ class EndpointFacts:
     ips: list[str]
 
 
-def endpoint_ips(endpoint: Any, fqdn: str) -> list[str]:
-    """The private IPs the endpoint gives the service's host name."""
-    configs = endpoint.custom_dns_configs or []
-    exact = [ip for c in configs if (c.fqdn or "").lower() == fqdn.lower() for ip in c.ip_addresses or []]
-    return exact or [ip for c in configs for ip in c.ip_addresses or []]
-
-
 def read_endpoint(step: Step, group: str = "fhir") -> EndpointFacts:
     """The service's private endpoint connection for `group` and the endpoint behind it."""
     target = step.ctx.target
@@ -108,7 +102,7 @@ def read_endpoint(step: Step, group: str = "fhir") -> EndpointFacts:
             endpoint,
             groups,
             text(state.status) if state else None,
-            endpoint_ips(endpoint, f"{target.service}.azurehealthcareapis.com"),
+            endpoint_ips(network, endpoint, f"{target.service}.{step.ctx.azure.cloud.fhir_suffix}"),
         )
         if wanted and endpoint.name.lower() == wanted:
             return facts

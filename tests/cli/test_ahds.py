@@ -158,14 +158,6 @@ def test_the_fhir_endpoint_of_an_ahds_service_answers_and_goes_down_with_its_reg
     assert client.metadata().status == 503
 
 
-def test_checks_not_built_for_ahds_yet_say_so(isolated, cli):
-    _ahds(isolated)
-    for command in ("configure-private-link",):
-        result = cli("--sim", command)
-        assert result.exit_code == 2, result.output
-        assert f"`fhirdr {command}` does not check ahds targets yet" in result.stderr
-
-
 def test_ahds_names_and_target_keys_are_validated(isolated, cli):
     world = _ahds(isolated)
     text = world.target_file.read_text()

@@ -102,3 +102,122 @@ def test_missing_api_version_is_refused(world):
     )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "MissingApiVersionParameter"
+
+
+def _raw(world, method: str, path: str, body: dict | None = None):
+    from azure.core.rest import HttpRequest
+
+    client = world.session().network()._client
+    url = f"https://management.azure.com{path}"
+    url += ("&" if "?" in url else "?") + "api-version=2024-05-01" if "api-version" not in url else ""
+    return client.send_request(HttpRequest(method, url, json=body))
+
+
+def _group_path(world) -> str:
+    return f"/subscriptions/{world.spec.subscription}/resourceGroups/{GROUP}/providers/Microsoft.Network"
+
+
+def test_a_delete_answers_202_with_async_operation_and_location_then_the_poller_polls(world):
+    """Network deletes answer 202 with Azure-AsyncOperation (.../operations/{id}) and Location
+    (.../operationResults/{id}); the result URL answers 202 while the operation runs, then 204
+    (specs network examples VirtualNetworkDelete.json, VirtualNetworkPeeringDelete.json: 200/202/204)."""
+    network = world.session().network()
+    network.virtual_networks.begin_create_or_update(GROUP, "v2", _vnet("westcentralus", "10.20.0.0/16")).result()
+    response = _raw(world, "DELETE", f"{_group_path(world)}/virtualNetworks/v2")
+    assert response.status_code == 202
+    assert "/operations/" in response.headers["Azure-AsyncOperation"]
+    assert "/operationResults/" in response.headers["Location"]
+    from azure.core.rest import HttpRequest
+
+    client = network._client
+    first = client.send_request(HttpRequest("GET", response.headers["Location"]))
+    assert first.status_code == 202
+    codes = [client.send_request(HttpRequest("GET", response.headers["Location"])).status_code for _ in range(2)]
+    assert codes[-1] == 204
+
+    network.virtual_networks.begin_create_or_update(GROUP, "v3", _vnet("westcentralus", "10.21.0.0/16")).result()
+    poller = network.virtual_networks.begin_delete(GROUP, "v3")
+    poller.result()
+    assert poller.done() and poller.status() == "Succeeded"
+    with pytest.raises(ResourceNotFoundError):
+        network.virtual_networks.get(GROUP, "v3")
+
+
+def test_peerings_read_only_through_lists_settle_like_a_get_and_page(isolated):
+    """fhirdr reads peerings embedded in the VNet and through the peerings list: those answer the same bodies
+    a GET answers, and a peering that is only ever listed still finishes its operation (azure-cli recording
+    test_network_private_endpoint_private_dns_zone_group.yaml shows `virtualNetworkPeerings` embedded in the
+    VNet GET; lists follow nextLink, spec example VirtualNetworkPeeringList.json)."""
+    world = make_world(isolated, page_size=1)
+    network = world.session().network()
+    primary = network.virtual_networks.get(GROUP, "fhir-vnet-westus2")
+    for index in range(2):
+        remote = network.virtual_networks.begin_create_or_update(
+            GROUP, f"r{index}", _vnet("westcentralus", f"10.{40 + index}.0.0/16")
+        ).result()
+        body = {"properties": {"remoteVirtualNetwork": {"id": remote.id}, "allowVirtualNetworkAccess": True}}
+        created = _raw(world, "PUT", f"{primary.id}/virtualNetworkPeerings/to-r{index}", body)
+        assert created.status_code == 201
+        assert created.json()["properties"]["provisioningState"] == "Updating"
+
+    states = [[p.provisioning_state for p in network.virtual_network_peerings.list(GROUP, primary.name)]]
+    states.append(
+        [p.provisioning_state for p in network.virtual_networks.get(GROUP, primary.name).virtual_network_peerings]
+    )
+    assert states[-1] == ["Succeeded", "Succeeded"]
+    listed = [p.as_dict() for p in network.virtual_network_peerings.list(GROUP, primary.name)]
+    embedded = [p.as_dict() for p in network.virtual_networks.get(GROUP, primary.name).virtual_network_peerings]
+    got = [network.virtual_network_peerings.get(GROUP, primary.name, f"to-r{i}").as_dict() for i in range(2)]
+    assert listed == embedded == got
+
+
+def test_a_new_private_endpoint_is_updating_with_no_dns_configs_until_its_operation_ends(isolated):
+    """PUT privateEndpoints answers 201 + Azure-AsyncOperation with provisioningState Updating and
+    customDnsConfigs [] (recording test_network_private_endpoint_private_dns_zone_group.yaml); its NIC has the
+    IP at once (NetworkInterfaceGet.json); when it ends, customDnsConfigs names the workspace's FHIR host and the
+    workspace lists the connection (its private link covers every service in it)."""
+    from azure.mgmt.network.models import PrivateEndpoint, PrivateLinkServiceConnection, Subnet
+
+    world = make_world(isolated, kind="ahds")
+    network = world.session().network()
+    vnet = network.virtual_networks.get(GROUP, "fhir-vnet-westus2")
+    workspace = world.session().healthcare().workspaces.get(GROUP, "contosohealth")
+    body = {
+        "location": "westus2",
+        "properties": {
+            "subnet": {"id": vnet.subnets[0].id},
+            "privateLinkServiceConnections": [
+                {"name": "c", "properties": {"privateLinkServiceId": workspace.id, "groupIds": ["healthcareworkspace"]}}
+            ],
+        },
+    }
+    created = _raw(world, "PUT", f"{_group_path(world)}/privateEndpoints/second-pe", body)
+    assert created.status_code == 201
+    assert "/operations/" in created.headers["Azure-AsyncOperation"]
+    assert created.json()["properties"]["provisioningState"] == "Updating"
+    assert created.json()["properties"]["customDnsConfigs"] == []
+    nic_id = created.json()["properties"]["networkInterfaces"][0]["id"]
+    nic = network.network_interfaces.get(GROUP, nic_id.rsplit("/", 1)[-1])
+    assert nic.ip_configurations[0].private_ip_address == "10.10.1.5"  # .4 is the first endpoint's
+
+    poller = network.private_endpoints.begin_create_or_update(
+        GROUP,
+        "third-pe",
+        PrivateEndpoint(
+            location="westus2",
+            subnet=Subnet(id=vnet.subnets[0].id),
+            private_link_service_connections=[
+                PrivateLinkServiceConnection(
+                    name="c", private_link_service_id=workspace.id, group_ids=["healthcareworkspace"]
+                )
+            ],
+        ),
+    )
+    endpoint = poller.result()
+    assert endpoint.provisioning_state == "Succeeded"
+    assert [(c.fqdn, c.ip_addresses) for c in endpoint.custom_dns_configs] == [
+        ("contosohealth-fhirdemo.fhir.azurehealthcareapis.com", ["10.10.1.6"])
+    ]
+    connections = world.session().healthcare().workspaces.get(GROUP, "contosohealth").properties
+    names = sorted(c.private_endpoint.id.rsplit("/", 1)[-1] for c in connections.private_endpoint_connections)
+    assert names == ["contosohealth-pe", "second-pe", "third-pe"]

@@ -113,3 +113,40 @@ def test_a_write_with_a_stale_etag_is_412(world):
         )
     assert error.value.status_code == 412
     assert error.value.error.code == "PreconditionFailed"
+
+
+def test_links_read_only_through_the_list_complete_and_page(isolated):
+    """fhirdr finds a zone's links by listing them: the list answers the bodies a GET answers and follows
+    nextLink (privatedns stable/2024-06-01 example VirtualNetworkLinkList.json), and a link only ever listed
+    completes its operation (InProgress -> Completed), as it does in Azure while time passes."""
+    from azure.mgmt.network.models import AddressSpace, VirtualNetwork
+
+    from tests.conftest import make_world
+
+    world = make_world(isolated, page_size=1)
+    session = world.session()
+    for index in range(2):
+        session.network().virtual_networks.begin_create_or_update(
+            GROUP,
+            f"v{index}",
+            VirtualNetwork(
+                location="westcentralus", address_space=AddressSpace(address_prefixes=[f"10.{50 + index}.0.0/16"])
+            ),
+        ).result()
+        client = session.private_dns()._client
+        url = (
+            f"https://management.azure.com{_vnet_id(world).rsplit('/providers/', 1)[0]}/providers/Microsoft.Network/"
+            f"privateDnsZones/{ZONE}/virtualNetworkLinks/v{index}-link?api-version=2024-06-01"
+        )
+        body = {"location": "global", "properties": {"virtualNetwork": {"id": _vnet_id(world, f"v{index}")}}}
+        assert client.send_request(HttpRequest("PUT", url, json=body)).status_code == 202
+
+    links = session.private_dns().virtual_network_links
+    assert links.get(GROUP, ZONE, "v0-link").virtual_network_link_state == "InProgress"
+    states = [{lk.name: lk.virtual_network_link_state for lk in links.list(GROUP, ZONE)} for _ in range(2)]
+    assert list(states[-1]) == ["fhir-vnet-westus2-link", "v0-link", "v1-link"]  # three pages of one
+    assert set(states[-1].values()) == {"Completed"}
+    listed = [lk.as_dict() for lk in links.list(GROUP, ZONE)]
+    assert listed == [
+        links.get(GROUP, ZONE, name).as_dict() for name in ("fhir-vnet-westus2-link", "v0-link", "v1-link")
+    ]

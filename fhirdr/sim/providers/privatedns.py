@@ -2,7 +2,8 @@
 
 Zone and link writes answer 202 with Azure-AsyncOperation (privateDnsOperationStatuses) and
 Location (privateDnsOperationResults); a link is InProgress until its operation completes. A VNet
-can be linked to a zone once, and to one zone with auto-registration.
+can be linked to a zone once, and to one zone with auto-registration. A list answers the bodies a GET of each
+item would answer at that moment (a list is a read of every item, as in the recordings).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fhirdr.sim.router import (
     Request,
     Response,
     Router,
+    advance_operations_of,
     check_preconditions,
     new_etag,
     paged,
@@ -29,7 +31,7 @@ from fhirdr.sim.router import (
     require_group,
     start_async,
 )
-from fhirdr.sim.store import Store
+from fhirdr.sim.store import Store, StoredResource
 
 ZONE_TYPE = "Microsoft.Network/privateDnsZones"
 LINK_TYPE = "Microsoft.Network/privateDnsZones/virtualNetworkLinks"
@@ -37,6 +39,13 @@ LINK_TYPE = "Microsoft.Network/privateDnsZones/virtualNetworkLinks"
 ZONE = RG + r"/providers/Microsoft\.Network/privateDnsZones/(?P<zone>[^/]+)"
 LINK = ZONE + r"/virtualNetworkLinks/(?P<link>[^/]+)"
 RECORD = ZONE + r"/(?P<rtype>A|AAAA|CNAME|MX|PTR|SOA|SRV|TXT)/(?P<record>[^/]+)"
+
+
+def _current(store: Store, items: list[StoredResource]) -> list[StoredResource]:
+    """Listed items as a GET of each would see them now: their pending operations advance as on a GET."""
+    for item in items:
+        advance_operations_of(store, item.id)
+    return [fresh for fresh in (store.get(item.id) for item in items) if fresh is not None]
 
 
 def record_type(rtype: str) -> str:
@@ -150,7 +159,8 @@ def _put_zone(request: Request) -> Response:
 
 def _list_zones(request: Request) -> Response:
     gid = require_group(request)
-    return paged(request, [zone_body(request.store, z.body) for z in request.store.children(gid, ZONE_TYPE)])
+    zones = _current(request.store, request.store.children(gid, ZONE_TYPE))
+    return paged(request, [zone_body(request.store, z.body) for z in zones])
 
 
 # -- virtual network links -------------------------------------------------------------------------
@@ -257,7 +267,9 @@ def _delete_link(request: Request) -> Response:
 
 def _list_links(request: Request) -> Response:
     zone = _require_zone(request)
-    return paged(request, [link.body for link in request.store.children(zone["id"], LINK_TYPE)])
+    return paged(
+        request, [link.body for link in _current(request.store, request.store.children(zone["id"], LINK_TYPE))]
+    )
 
 
 # -- record sets -----------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ FHIR_SERVICE_TYPE = "Microsoft.HealthcareApis/workspaces/fhirservices"
 WORKSPACE = RG + r"/providers/Microsoft\.HealthcareApis/workspaces/(?P<workspace>[^/]+)"
 FHIR_SERVICE = WORKSPACE + r"/fhirservices/(?P<fhir>[^/]+)"
 MEDTECH_TYPE = "Microsoft.HealthcareApis/workspaces/iotconnectors"
+WORKSPACE_CONNECTION_TYPE = "Microsoft.HealthcareApis/workspaces/privateEndpointConnections"
 
 # Where the simulated Azure offers AHDS (display names, as the provider registration lists them).
 AHDS_LOCATIONS = (
@@ -120,8 +121,64 @@ def put_workspace(store: Store, workspace_id: str, name: str, location: str, sta
     return body
 
 
+def workspace_body(store: Store, body: dict[str, Any]) -> dict[str, Any]:
+    """The workspace with its private endpoint connections embedded, as ARM returns it."""
+    out = dict(body)
+    connections = [c.body for c in store.children(body["id"], WORKSPACE_CONNECTION_TYPE)]
+    out["properties"] = {**body["properties"], "privateEndpointConnections": connections}
+    return out
+
+
 def _get_workspace(request: Request) -> Response:
-    return Response(200, _require_workspace(request))
+    return Response(200, workspace_body(request.store, _require_workspace(request)))
+
+
+def private_link_fqdns(store: Store, resource_id: str) -> list[str]:
+    """The host names a private endpoint to this resource serves: a workspace's covers every service in it."""
+    from fhirdr.azure.clouds import get_cloud
+    from fhirdr.sim.providers.healthcareapis import SERVICE_TYPE
+
+    stored = store.get(resource_id)
+    if stored is None:
+        return []
+    suffix = get_cloud(store.get_meta("cloud") or "AzureCloud").fhir_suffix
+    if stored.type == WORKSPACE_TYPE.lower():
+        workspace = stored.body["name"]
+        services = store.children(stored.id, FHIR_SERVICE_TYPE)
+        return [f"{workspace}-{s.body['name'].split('/')[-1]}.fhir.{suffix}" for s in services]
+    if stored.type == SERVICE_TYPE.lower():
+        return [f"{stored.body['name']}.{suffix}"]
+    return []
+
+
+def add_private_endpoint_connection(store: Store, resource_id: str, endpoint_id: str, state: dict[str, str]) -> None:
+    """What a new private endpoint leaves on the workspace or service it connects to (the shape of
+    healthcareapis 2024-03-31 legacy/ServiceGetPrivateEndpointConnection.json)."""
+    from fhirdr.sim.providers.healthcareapis import CONNECTION_TYPE, SERVICE_TYPE
+
+    stored = store.get(resource_id)
+    types = {WORKSPACE_TYPE.lower(): WORKSPACE_CONNECTION_TYPE, SERVICE_TYPE.lower(): CONNECTION_TYPE}
+    if stored is None or stored.type not in types:
+        return
+    ctype = types[stored.type]
+    name = f"{endpoint_id.rsplit('/', 1)[-1]}.{store.new_uuid()}"
+    connection_id = f"{stored.id}/privateEndpointConnections/{name}"
+    store.put(
+        connection_id,
+        ctype,
+        stored.id,
+        {
+            "id": connection_id,
+            "name": name,
+            "type": ctype,
+            "etag": store.new_uuid(),
+            "properties": {
+                "privateEndpoint": {"id": endpoint_id},
+                "privateLinkServiceConnectionState": dict(state),
+                "provisioningState": "Succeeded",
+            },
+        },
+    )
 
 
 def _put_workspace(request: Request) -> Response:
@@ -144,12 +201,12 @@ def _put_workspace(request: Request) -> Response:
     headers = start_async(
         request, workspace_id, {"provisioningState": "Succeeded"}, _status_url(request, location, store)
     )
-    return Response(200 if existing else 201, body, headers)
+    return Response(200 if existing else 201, workspace_body(store, body), headers)
 
 
 def _list_workspaces(request: Request) -> Response:
     gid = require_group(request)
-    return paged(request, [w.body for w in request.store.children(gid, WORKSPACE_TYPE)])
+    return paged(request, [workspace_body(request.store, w.body) for w in request.store.children(gid, WORKSPACE_TYPE)])
 
 
 def _fhir_id(request: Request) -> str:
