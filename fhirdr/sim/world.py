@@ -68,6 +68,12 @@ class WorldSpec:
     graph_denied: bool = False  # Microsoft Graph answers 403 Authorization_RequestDenied (no Application.Read.All)
     vault_resource_group: str | None = None  # the key vault and export storage account live in this other group
     storage_access_rules: bool = False  # the export account's firewall also has resource access and IPv6 rules
+    # Resource Health answers (False: 403, the identity lacks Microsoft.ResourceHealth/availabilityStatuses/read).
+    resource_health: bool = True
+    # Azure Monitor's newest time grain already has its value (False, the usual case: it is still empty).
+    metric_newest_filled: bool = False
+    # Traffic Manager endpoints carry endpointLocation (False: Priority routing without it, as Azure allows).
+    endpoint_location: bool = True
     cloud: str = "AzureCloud"  # AzureUSGovernment / AzureChinaCloud: that cloud's regions, DNS names and app ids
 
     @property
@@ -141,6 +147,10 @@ def build_world(path: Path, spec: WorldSpec) -> Store:
     )
     with store.transaction():
         _populate(store, spec)
+        if not spec.resource_health:
+            store.set_meta("resource_health_denied", "1")
+        if spec.metric_newest_filled:
+            store.set_meta("metric_newest_filled", "1")
         store.record_event("world.created", {"service": spec.service, "primary": spec.primary_region})
     return store
 
@@ -569,7 +579,7 @@ def _enable_dr(store: Store, spec: WorldSpec, gid: str) -> None:
             "target": spec.compute(spec.secondary_region),
             "weight": 1,
             "priority": 2,
-            "endpointLocation": display_name(spec.secondary_region),
+            **({"endpointLocation": display_name(spec.secondary_region)} if spec.endpoint_location else {}),
         },
     )
 
@@ -603,7 +613,7 @@ def _populate_self_hosted(store: Store, spec: WorldSpec, gid: str) -> None:
             "target": spec.compute(spec.primary_region),
             "weight": 1,
             "priority": 1,
-            "endpointLocation": display_name(spec.primary_region),
+            **({"endpointLocation": display_name(spec.primary_region)} if spec.endpoint_location else {}),
         },
     )
 

@@ -14,6 +14,7 @@ def build_router() -> Router:
         monitor,
         network,
         privatedns,
+        resourcehealth,
         resources,
         storage,
         subscriptions,
@@ -25,6 +26,7 @@ def build_router() -> Router:
     router = Router()
     # monitor and authorization first: their patterns take any resource id as a prefix.
     for provider in (
+        resourcehealth,
         monitor,
         authorization,
         subscriptions,
