@@ -71,8 +71,12 @@ def _tickets(reader: Step) -> list[Any]:
 
 
 def read_status(ctx: Context) -> dict[str, Any]:
-    """Everything `fhirdr status` shows, read the way the target's kind needs."""
-    return kind_of(ctx.target).read_status(ctx)
+    """Everything `fhirdr status` shows, read the way the target's kind needs (its `status_reader`)."""
+    if kind_of(ctx.target).status_reader == "standby":
+        from fhirdr.standby_status import read_standby_status
+
+        return read_standby_status(ctx)
+    return read_replica_status(ctx)
 
 
 def read_replica_status(ctx: Context) -> dict[str, Any]:
@@ -189,15 +193,13 @@ def _managed_regions(facts: dict[str, Any], primary: str, secondary: str | None)
         evidence.append(f"Resource Health {rh['state']}: {rh['summary']}")
     else:
         evidence.append(f"Resource Health {rh['summary']}")
-    primary_down = (not endpoint["answers"] and not away) or (rh["readable"] and rh["state"] == "Unavailable")
-    if away and rh["readable"] and rh["state"] != "Available":
-        primary_down = primary_down or "unavailable" in (rh["summary"] or "").lower()
-    health = {
-        primary: {
-            "state": "down" if primary_down else ("up" if endpoint["answers"] else "unknown"),
-            "evidence": evidence,
-        }
-    }
+    state = rh["state"] if rh["readable"] else None
+    if away:
+        # Failed over, the endpoint is served from the DR region: Resource Health tells whether home is back.
+        primary_state = {"Degraded": "down", "Unavailable": "down", "Available": "up"}.get(state or "", "unknown")
+    else:
+        primary_state = "down" if not endpoint["answers"] or state == "Unavailable" else "up"
+    health = {primary: {"state": primary_state, "evidence": evidence}}
     if secondary:
         serving = away and endpoint["answers"]
         health[secondary] = {
@@ -287,10 +289,12 @@ def _judge(target: Any, facts: dict[str, Any]) -> dict[str, Any]:
         health, last = _managed_regions(facts, primary, secondary if dr["enabled"] else None)
         away = bool(last and last["direction"] == "failover")
         data_region = secondary if away and secondary else primary
-        if health[primary]["state"] != "down":
-            compute_region = primary
+        if not endpoint["answers"]:
+            compute_region = None
+        elif health[primary]["state"] == "up":
+            compute_region = primary  # compute fails back by itself (article, "Manual failback")
         else:
-            compute_region = data_region if away and endpoint["answers"] else None
+            compute_region = data_region
         replication = {"state": "managed-by-microsoft" if dr["enabled"] else "not-configured", "lag_seconds": None}
         if dr["enabled"] and away and health[primary]["state"] == "down":
             replication["state"] = "unknown"

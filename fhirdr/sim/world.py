@@ -70,8 +70,9 @@ class WorldSpec:
     storage_access_rules: bool = False  # the export account's firewall also has resource access and IPv6 rules
     # Resource Health answers (False: 403, the identity lacks Microsoft.ResourceHealth/availabilityStatuses/read).
     resource_health: bool = True
-    # Azure Monitor's newest time grain already has its value (False, the usual case: it is still empty).
-    metric_newest_filled: bool = False
+    # Which of Azure Monitor's time grains have a value: "but-newest" (the usual case: the newest grain is still
+    # empty), "all", or "none" (no point has a value yet).
+    metric_values: str = "but-newest"
     # Traffic Manager endpoints carry endpointLocation (False: Priority routing without it, as Azure allows).
     endpoint_location: bool = True
     cloud: str = "AzureCloud"  # AzureUSGovernment / AzureChinaCloud: that cloud's regions, DNS names and app ids
@@ -149,8 +150,7 @@ def build_world(path: Path, spec: WorldSpec) -> Store:
         _populate(store, spec)
         if not spec.resource_health:
             store.set_meta("resource_health_denied", "1")
-        if spec.metric_newest_filled:
-            store.set_meta("metric_newest_filled", "1")
+        store.set_meta("metric_values", spec.metric_values)
         store.record_event("world.created", {"service": spec.service, "primary": spec.primary_region})
     return store
 

@@ -106,6 +106,20 @@ def test_managed_status_during_the_outage_and_after_the_failover(isolated, cli):
     assert doc["replication"]["state"] == "unknown"
     assert "last failover" in cli("--sim", "status").stdout
 
+    # Back home: compute follows by itself, the data waits for support (article, "Manual failback").
+    assert cli("sim", "recover", "westus2").exit_code == 0
+    result, doc = _status(cli)
+    assert result.exit_code == 1
+    assert (doc["compute_region"], doc["data_region"]) == ("westus2", "westcentralus")
+    assert doc["incident"]["down_regions"] == [] and doc["split"]["active"] is True
+    assert any("fhirdr failback" in step for step in doc["next_steps"])
+    assert cli("--sim", "failback", "--apply", "--yes").exit_code == 0
+    assert cli("sim", "advance", "2h").exit_code == 0
+    result, doc = _status(cli)
+    assert result.exit_code == 0, doc["warnings"]
+    assert (doc["last_failover"]["direction"], doc["last_failover"]["to"]) == ("failback", "westus2")
+    assert doc["data_region"] == "westus2" and doc["incident"]["active"] is False
+
 
 def test_split_compute_and_data_after_recovery_exits_1_and_says_failback(isolated, cli):
     """After recovery compute fails back by itself, data does not (article, "Affected region recovery")."""
@@ -125,8 +139,9 @@ def test_split_compute_and_data_after_recovery_exits_1_and_says_failback(isolate
 
 def test_replication_lag_is_the_last_metric_point_with_a_value(isolated, cli):
     """Azure Monitor answers one point per grain and the newest is often still empty (AZURE-FACTS "Where real
-    Azure differs"; azure-rest-api-specs specification/monitor/.../examples/GetMetric.json has points with only
-    a timeStamp). The newest point was read, so the lag was None and status said "unknown"."""
+    Azure differs"; MetricValue requires only timeStamp in azure-rest-api-specs specification/monitor/
+    resource-manager/Microsoft.Insights/stable/2023-10-01/metrics_API.json). The newest point was read, so the
+    lag was None and status said "unknown"."""
     world = make_world(isolated, kind="self-hosted", dr_enabled=True)
     account = world.store.by_type("Microsoft.DocumentDB/databaseAccounts")[0]
     metrics = (
@@ -141,6 +156,18 @@ def test_replication_lag_is_the_last_metric_point_with_a_value(isolated, cli):
     assert doc["replication"]["lag_seconds"] == 1.5
     (replica,) = doc["replicas"]
     assert replica["as_of"] == series.data[-2].time_stamp.isoformat()
+
+
+def test_a_lag_no_metric_point_has_is_unknown_and_said_so(isolated, cli):
+    """When no point of the window has a value yet, status says so and exits 1; the failback gate refuses."""
+    make_world(isolated, kind="self-hosted", dr_enabled=True, metric_values="none")
+    result, doc = _status(cli)
+    assert result.exit_code == 1
+    (replica,) = doc["replicas"]
+    assert replica["state"] == "unknown" and replica["lag_seconds"] is None
+    assert replica["detail"] == "none of the 4 ReplicationLatency points of the last 15 min has a value"
+    assert doc["replication"]["state"] == "unknown"
+    assert "replica westcentralus: none of the 4 ReplicationLatency points" in " ".join(doc["warnings"])
 
 
 def test_failover_history_ignores_started_and_failed_events_and_tells_a_failback(isolated, cli):
@@ -266,7 +293,7 @@ def test_no_lower_layer_imports_status():
     import fhirdr.status (DESIGN.md, "Layers")."""
     root = Path(__file__).resolve().parents[2] / "fhirdr"
     offenders = []
-    for package in ("steps", "sim", "fhir", "runbook", "azure"):
+    for package in ("steps", "sim", "fhir", "runbook", "azure", "kinds"):
         for path in (root / package).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.ImportFrom) and node.module in ("fhirdr.status", "fhirdr.standby_status"):

@@ -86,12 +86,17 @@ def _metrics(request: Request) -> Response:
 
 
 def _grains(store: Any, now: datetime) -> list[tuple[datetime, bool]]:
-    """The PT5M grains of the last 15 minutes, oldest first; the newest is still empty unless the world says
-    otherwise (Azure Monitor fills a grain after it ends: MicrosoftDocs/azure-docs articles/azure-monitor/
-    essentials/metrics-troubleshoot.md, and the metrics list example answers points without values)."""
+    """(start, empty) of the PT5M grains of the last 15 minutes, oldest first. A point needs only its timeStamp
+    (MetricValue in azure-rest-api-specs specification/monitor/resource-manager/Microsoft.Insights/stable/
+    2023-10-01/metrics_API.json; azure-mgmt-monitor's MetricValue requires only time_stamp) and the newest grain
+    is usually still empty (AZURE-FACTS, "Where real Azure differs"); the world's `metric_values` says which
+    grains have a value: but-newest, all, none."""
     newest = now.replace(minute=now.minute - now.minute % 5)
-    empty = store.get_meta("metric_newest_filled") != "1"
-    return [(newest - timedelta(minutes=5 * back), empty and back == 0) for back in (3, 2, 1, 0)]
+    filled = store.get_meta("metric_values") or "but-newest"
+    return [
+        (newest - timedelta(minutes=5 * back), filled == "none" or (filled == "but-newest" and back == 0))
+        for back in (3, 2, 1, 0)
+    ]
 
 
 def _point(when: datetime, value: float, empty: bool) -> dict[str, Any]:

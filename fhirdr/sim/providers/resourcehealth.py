@@ -40,8 +40,6 @@ def availability(store: Store, resource_id: str, resource_type: str, location: s
                 "Degraded",
                 f"{', '.join(down)} is unavailable; served from {compute}, data written in {ds.write_region}",
             )
-        if compute != ds.write_region:
-            return "Degraded", f"served from {compute} while the data is written in {ds.write_region}"
         return "Available", "There aren't any known Azure platform problems affecting this resource"
     if not lifecycle.is_up(store, location):
         return "Unavailable", f"{location} is unavailable"
