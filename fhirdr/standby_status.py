@@ -18,7 +18,8 @@ from fhirdr.steps.standby import compare, desired_standby, read_primary, read_st
 
 
 def read_standby_status(ctx: Context) -> dict[str, Any]:
-    from fhirdr.status import OUTAGE_KEYS, STATUS_KEYS, incident_and_steps, probe_words
+    from fhirdr.kinds import kind_of
+    from fhirdr.status import OUTAGE_KEYS, STATUS_KEYS, failover_by, incident_and_steps, probe_words
 
     reader = Reader(ctx)
     target = ctx.target
@@ -103,8 +104,9 @@ def read_standby_status(ctx: Context) -> dict[str, Any]:
         warnings.append(f"Resource Health: {health['state']} ({health['summary']})")
     if not endpoint["answers"]:
         warnings.insert(0, f"the FHIR endpoint {endpoint['url']} {probe_words(endpoint)}")
+    compute = primary_region if endpoint["answers"] else None
     incident, next_steps = incident_and_steps(
-        target, False, primary_region, primary_region, primary_region, regions, endpoint, dr, None
+        failover_by(kind_of(target)), primary_region, primary_region, compute, regions, endpoint, dr, None
     )
     if incident["active"]:
         warnings.insert(0, incident["summary"])
@@ -117,7 +119,7 @@ def read_standby_status(ctx: Context) -> dict[str, Any]:
         "secondary_region": standby_doc["region"],
         "dr": dr,
         "replication": {"state": "not-configured", "lag_seconds": None, "rpo_seconds": rpo_seconds, "within_rpo": None},
-        "compute_region": primary_region,
+        "compute_region": compute,
         "data_region": primary_region,
         "split": {"active": False, "added_latency_ms": 0},
         "last_failover": None,
@@ -132,7 +134,7 @@ def read_standby_status(ctx: Context) -> dict[str, Any]:
             "primary": primary_region,
             "secondary": standby_doc["region"],
             "write": primary_region,
-            "compute": primary_region if endpoint["answers"] else None,
+            "compute": compute,
             "health": regions,
         },
         "endpoint": endpoint,

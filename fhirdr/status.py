@@ -346,7 +346,7 @@ def _judge(target: Any, facts: dict[str, Any]) -> dict[str, Any]:
     if endpoint is not None and not endpoint["answers"]:
         warnings.insert(0, f"the FHIR endpoint {endpoint['url']} {probe_words(endpoint)}")
     incident, next_steps = incident_and_steps(
-        target, kind_of(target).support_operated, primary, data_region, compute_region, health, endpoint, dr, last
+        failover_by(kind_of(target)), primary, data_region, compute_region, health, endpoint, dr, last
     )
     if incident["active"]:
         warnings.insert(0, incident["summary"])
@@ -427,9 +427,16 @@ def _replica(
     }
 
 
+def failover_by(kind: Any) -> str:
+    """Who fails the data over when its region goes down: "microsoft" (the service does it), "cosmos" (the Cosmos
+    DB account's service-managed failover), or "nobody" (no built-in DR: the AHDS FHIR service)."""
+    if kind.support_operated:
+        return "microsoft"
+    return "cosmos" if kind.write_region_failover else "nobody"
+
+
 def incident_and_steps(
-    target: Any,
-    managed: bool,
+    by: str,
     primary: str,
     write: str,
     compute: str | None,
@@ -440,13 +447,19 @@ def incident_and_steps(
 ) -> tuple[dict[str, Any], list[str]]:
     """What is going on, then what to do about it: every kind's status says both the same way."""
     return (
-        _incident(primary, write, compute, health, last, endpoint),
-        _next_steps(target, managed, primary, write, compute, health, endpoint, dr),
+        _incident(by, primary, write, compute, health, last, endpoint),
+        _next_steps(by, primary, write, compute, health, endpoint, dr),
     )
 
 
 def _incident(
-    primary: str, write: str, compute: str | None, health: dict[str, Any], last: dict | None, endpoint: dict | None
+    by: str,
+    primary: str,
+    write: str,
+    compute: str | None,
+    health: dict[str, Any],
+    last: dict | None,
+    endpoint: dict | None,
 ) -> dict[str, Any]:
     """The outage in one sentence: which region is down, whether the service failed over, whether it answers."""
     down = [region for region, item in health.items() if item["state"] == "down"]
@@ -457,6 +470,8 @@ def _incident(
     if failed_over:
         how = f" at {last['time']} by {last['by']}" if last and last.get("direction") == "failover" else ""
         parts.append(f"the data failed over to {write}{how}")
+    elif primary in down and by == "nobody":
+        parts.append("nothing fails over by itself (no built-in cross-region DR)")
     elif primary in down:
         parts.append(f"the data has not failed over (write region {write})")
     if endpoint is not None and (down or failed_over):
@@ -475,8 +490,7 @@ def _incident(
 
 
 def _next_steps(
-    target: Any,
-    managed: bool,
+    by: str,
     primary: str,
     write: str,
     compute: str | None,
@@ -487,16 +501,16 @@ def _next_steps(
     steps: list[str] = []
     primary_down = health.get(primary, {}).get("state") == "down"
     if primary_down and write == primary:
-        if managed:
-            steps.append(
-                "Microsoft fails the service over by itself (RTO 60 min): follow Azure Service Health; "
-                "open a support request if it has not failed over within the RTO"
-            )
-        else:
-            steps.append(
-                "wait for the service-managed failover of the Cosmos DB account, or fail over by hand "
-                "(az cosmosdb failover-priority-change) if it is off"
-            )
+        steps.append(
+            {
+                "microsoft": "Microsoft fails the service over by itself (RTO 60 min): follow Azure Service Health; "
+                "open a support request if it has not failed over within the RTO",
+                "cosmos": "wait for the service-managed failover of the Cosmos DB account, or fail over by hand "
+                "(az cosmosdb failover-priority-change) if it is off",
+                "nobody": "wait for the region to recover, or send clients to the standby if there is one; only "
+                "support can restore Microsoft's backups",
+            }[by]
+        )
     elif primary_down:
         steps.append(f"wait for {primary} to recover; then `fhirdr failback` plans moving the data home")
     elif write != primary or (compute not in (None, UNPLACED, primary)):

@@ -49,7 +49,8 @@ def _table(doc: dict[str, Any]) -> Any:
             "regions",
             f"primary {_region_text(regions['primary'], health)}, "
             f"secondary {_region_text(regions['secondary'], health)}; "
-            f"now: writes in {regions['write'] or 'unknown'}, compute in {regions['compute'] or 'none serving'}",
+            f"now: writes in {regions['write'] or 'unknown'}, "
+            + (f"compute in {regions['compute']}" if regions["compute"] else "no compute serving"),
         ),
         ("endpoint", _endpoint_text(endpoint)),
         ("DR", f"{doc['dr']['state']}: {doc['dr']['detail']}"),

@@ -121,6 +121,21 @@ def test_managed_status_during_the_outage_and_after_the_failover(isolated, cli):
     assert doc["data_region"] == "westus2" and doc["incident"]["active"] is False
 
 
+def test_ahds_status_during_an_outage_says_nothing_fails_over(isolated, cli):
+    """The AHDS FHIR service has no cross-region DR (azure-docs articles/healthcare-apis/
+    business-continuity-disaster-recovery.md): during an outage its endpoint fails and nothing fails over."""
+    make_world(isolated, kind="ahds")
+    assert cli("sim", "outage", "westus2").exit_code == 0
+    result, doc = _status(cli)
+    assert result.exit_code == 1
+    assert doc["incident"]["down_regions"] == ["westus2"]
+    assert doc["summary"].startswith("degraded: westus2 is down; nothing fails over by itself")
+    assert doc["endpoint"]["status"] == 503 and doc["compute_region"] is None
+    assert doc["resource_health"]["state"] == "Unavailable"
+    assert doc["next_steps"][0].startswith("wait for the region to recover")
+    assert list(doc)[-2:] == ["standby", "parity"]
+
+
 def test_split_compute_and_data_after_recovery_exits_1_and_says_failback(isolated, cli):
     """After recovery compute fails back by itself, data does not (article, "Affected region recovery")."""
     make_world(isolated, kind="self-hosted", dr_enabled=True)
