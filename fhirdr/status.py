@@ -21,8 +21,10 @@ from fhirdr.steps.health import (
     activity_events,
     endpoint_region,
     failover_from_events,
+    last_failover,
     managed_failover_from_events,
     probe,
+    replication_lag_ms,
     replication_lags,
     resource_health,
     serving_region,
@@ -53,6 +55,9 @@ STATUS_KEYS = (
     "warnings",
     "summary",
 )
+# The readers steps share live in fhirdr/steps/health.py; their old names here still work for commands.
+__all__ = ["OUTAGE_KEYS", "STATUS_KEYS", "last_failover", "read_status", "replication_lag_ms", "serving_region"]
+
 # Keys added since: what an outage looks like. They follow the pinned ones, in this order.
 OUTAGE_KEYS = ("incident", "regions", "endpoint", "replicas", "resource_health", "next_steps")
 

@@ -80,14 +80,12 @@ class FhirClient:
         connect, read = self.timeouts
         try:
             response = self._client.send_request(request, connection_timeout=connect, read_timeout=read)
-        except (ServiceRequestTimeoutError, ServiceResponseTimeoutError):
-            elapsed = (time.perf_counter() - started) * 1000
-            return FhirResponse(0, {"error": f"timed out after {elapsed / 1000:.1f} s"}, {}, elapsed, timed_out=True)
         except (ServiceRequestError, ServiceResponseError) as exc:
-            if _is_timeout(exc):
-                elapsed = (time.perf_counter() - started) * 1000
+            # A timeout is a failure like a refused connection, and says so (the caller records it, never hangs).
+            elapsed = (time.perf_counter() - started) * 1000
+            if isinstance(exc, ServiceRequestTimeoutError | ServiceResponseTimeoutError) or _is_timeout(exc):
                 return FhirResponse(0, {"error": f"timed out after {elapsed / 1000:.1f} s"}, {}, elapsed, True)
-            return FhirResponse(0, {"error": str(exc).splitlines()[0]}, {}, (time.perf_counter() - started) * 1000)
+            return FhirResponse(0, {"error": str(exc).splitlines()[0]}, {}, elapsed)
         text = response.text()
         try:
             parsed = json.loads(text) if text else None

@@ -210,7 +210,12 @@ def resource_health(ctx: Any, resource_id: str) -> dict[str, Any]:
     url = f"{base}{resource_id}/providers/Microsoft.ResourceHealth/availabilityStatuses/current"
     response = ctx.azure.resources().send_request(HttpRequest("GET", url, params={"api-version": RESOURCE_HEALTH_API}))
     if response.status_code in (401, 403, 404):
-        return {"readable": False, "state": None, "summary": f"not readable (HTTP {response.status_code})"}
+        return {
+            "readable": False,
+            "state": None,
+            "summary": f"not readable (HTTP {response.status_code})",
+            "since": None,
+        }
     if response.status_code != 200:
         from fhirdr.errors import AzureError
 

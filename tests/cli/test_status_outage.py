@@ -267,7 +267,12 @@ def test_resource_health_that_cannot_be_read_is_said_not_an_error(isolated, cli)
     make_world(isolated, kind="self-hosted", dr_enabled=True, resource_health=False)
     result, doc = _status(cli)
     assert result.exit_code == 0, result.output
-    assert doc["resource_health"] == {"readable": False, "state": None, "summary": "not readable (HTTP 403)"}
+    assert doc["resource_health"] == {
+        "readable": False,
+        "state": None,
+        "summary": "not readable (HTTP 403)",
+        "since": None,
+    }
     assert "not readable (HTTP 403)" in cli("--sim", "status").stdout
 
 
