@@ -13,7 +13,9 @@ from fhirdr.errors import EXIT_CHECK_FAILED, EXIT_OK
 def status(ctx: typer.Context) -> None:
     """Show the DR state of the service on one screen.
 
-    Service, regions, DR state, replication lag against the RPO, compute vs data region, tickets, readiness.
+    The incident first (regions down, failover, whether the endpoint answers), then regions, DR state,
+    each replica's lag against the RPO, compute vs data region, tickets, readiness, what to do next.
+    Exit 1 when anything is degraded.
     """
     from fhirdr.cli.output import render
     from fhirdr.status import read_status
@@ -38,17 +40,31 @@ def _table(doc: dict[str, Any]) -> Any:
     replication = doc["replication"]
     lag = replication["lag_seconds"]
     lag_text = "" if lag is None else f", lag {lag:g} s (RPO {replication['rpo_seconds']} s)"
+    regions = doc["regions"]
+    health = regions["health"]
+    endpoint = doc["endpoint"]
     rows = [
         ("verdict", verdict),
-        ("regions", f"primary {doc['primary_region']}, secondary {doc['secondary_region'] or '-'}"),
+        (
+            "regions",
+            f"primary {_region_text(regions['primary'], health)}, "
+            f"secondary {_region_text(regions['secondary'], health)}; "
+            f"now: writes in {regions['write'] or 'unknown'}, "
+            + (f"compute in {regions['compute']}" if regions["compute"] else "no compute serving"),
+        ),
+        ("endpoint", _endpoint_text(endpoint)),
         ("DR", f"{doc['dr']['state']}: {doc['dr']['detail']}"),
         ("replication", f"{replication['state']}{lag_text}"),
+    ]
+    rows += [(f"replica {r['region']}", f"{r['state']}: {r['detail']}") for r in doc["replicas"]]
+    rows += [
         (
             "compute / data",
-            f"{doc['compute_region']} / {doc['data_region']}"
+            f"{doc['compute_region'] or '-'} / {doc['data_region']}"
             + (f"  [yellow](+{doc['split']['added_latency_ms']} ms per request)[/]" if doc["split"]["active"] else ""),
         ),
         ("last failover", _failover_text(doc["last_failover"])),
+        ("resource health", _health_text(doc["resource_health"])),
         (
             "throughput",
             f"{doc['throughput']['primary_ru']} RU/s primary, {doc['throughput']['secondary_ru'] or '-'} "
@@ -70,6 +86,7 @@ def _table(doc: dict[str, Any]) -> Any:
         ]
     rows += [(f"readiness: {area}", f"{item['status']} — {item['summary']}") for area, item in doc["readiness"].items()]
     rows += [("warning", f"[yellow]{w}[/]") for w in doc["warnings"]]
+    rows += [("next", step) for step in doc["next_steps"]]
     for name, value in rows:
         grid.add_row(name, value)
     return grid
@@ -78,7 +95,29 @@ def _table(doc: dict[str, Any]) -> Any:
 def _failover_text(event: dict[str, Any] | None) -> str:
     if not event:
         return "none recorded"
-    return f"{event['time']} to {event['to']} by {event['by']}"
+    return f"{event.get('direction', 'failover')} to {event['to'] or 'unknown'} at {event['time']} by {event['by']}"
+
+
+def _region_text(region: str | None, health: dict[str, Any]) -> str:
+    if not region:
+        return "-"
+    state = health.get(region, {}).get("state", "unknown")
+    return region if state == "up" else f"{region} [red]({state})[/]" if state != "unknown" else f"{region} (unknown)"
+
+
+def _endpoint_text(endpoint: dict[str, Any] | None) -> str:
+    if endpoint is None:
+        return "no URL to probe"
+    if endpoint["answers"]:
+        return f"{endpoint['url']} answers (HTTP {endpoint['status']}) in {endpoint['latency_ms']:.0f} ms"
+    why = "timed out" if endpoint.get("timed_out") else (endpoint["error"] or "no answer")
+    return f"[red]{endpoint['url']} does not answer ({why}) after {endpoint['latency_ms']:.0f} ms[/]"
+
+
+def _health_text(health: dict[str, Any]) -> str:
+    if not health["readable"]:
+        return f"{health['summary']} (needs Microsoft.ResourceHealth/availabilityStatuses/read)"
+    return f"{health['state']}: {health['summary']}"
 
 
 def register(app: typer.Typer) -> None:

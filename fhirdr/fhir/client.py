@@ -9,6 +9,11 @@ from typing import Any
 
 from fhirdr.errors import AzureError
 
+# Timeouts of every FHIR request (a probe passes its own): long enough for a large search, short enough that an
+# unreachable region shows as a failure within seconds.
+CONNECT_TIMEOUT_SECONDS = 10.0
+READ_TIMEOUT_SECONDS = 60.0
+
 
 @dataclass
 class FhirResponse:
@@ -16,6 +21,7 @@ class FhirResponse:
     body: Any
     headers: dict[str, str]
     elapsed_ms: float
+    timed_out: bool = False
 
     @property
     def ok(self) -> bool:
@@ -26,7 +32,13 @@ class FhirClient:
     """Reads and writes resources on https://{service}.azurehealthcareapis.com (or another cloud's suffix)."""
 
     def __init__(
-        self, session: Any, service: str, retry: bool = True, base_url: str | None = None, audience: str | None = None
+        self,
+        session: Any,
+        service: str,
+        retry: bool = True,
+        base_url: str | None = None,
+        audience: str | None = None,
+        timeouts: tuple[float, float] = (CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
     ) -> None:
         from azure.core import PipelineClient
         from azure.core.pipeline import policies
@@ -42,10 +54,18 @@ class FhirClient:
             policies.BearerTokenCredentialPolicy(session.credential, scope),
             policies.NetworkTraceLoggingPolicy(),
         ]
+        # (connect, read) seconds: azure-core's default read timeout is 300 s, which during an outage would
+        # hang a write that long and distort a measured RTO.
+        self.timeouts = timeouts
         self._client = PipelineClient(self.base_url, policies=pipeline_policies, transport=session.transport)
 
     def request(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> FhirResponse:
-        from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+        from azure.core.exceptions import (
+            ServiceRequestError,
+            ServiceRequestTimeoutError,
+            ServiceResponseError,
+            ServiceResponseTimeoutError,
+        )
         from azure.core.rest import HttpRequest
 
         headers = {"Content-Type": "application/fhir+json"} if body is not None else {}
@@ -57,10 +77,15 @@ class FhirClient:
             content=json.dumps(body) if body is not None else None,
         )
         started = time.perf_counter()
+        connect, read = self.timeouts
         try:
-            response = self._client.send_request(request)
+            response = self._client.send_request(request, connection_timeout=connect, read_timeout=read)
         except (ServiceRequestError, ServiceResponseError) as exc:
-            return FhirResponse(0, {"error": str(exc).splitlines()[0]}, {}, (time.perf_counter() - started) * 1000)
+            # A timeout is a failure like a refused connection, and says so (the caller records it, never hangs).
+            elapsed = (time.perf_counter() - started) * 1000
+            if isinstance(exc, ServiceRequestTimeoutError | ServiceResponseTimeoutError) or _is_timeout(exc):
+                return FhirResponse(0, {"error": f"timed out after {elapsed / 1000:.1f} s"}, {}, elapsed, True)
+            return FhirResponse(0, {"error": str(exc).splitlines()[0]}, {}, elapsed)
         text = response.text()
         try:
             parsed = json.loads(text) if text else None
@@ -93,3 +118,13 @@ class FhirClient:
         if not response.ok:
             raise AzureError(f"FHIR search {rtype} failed with HTTP {response.status}")
         return int(response.body.get("total", 0))
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    """requests' ConnectTimeout/ReadTimeout arrive wrapped in a plain ServiceRequestError/ServiceResponseError."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, TimeoutError) or "timeout" in type(seen).__name__.lower():
+            return True
+        seen = seen.__cause__ or seen.__context__ or getattr(seen, "inner_exception", None)
+    return False

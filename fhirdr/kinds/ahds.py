@@ -22,6 +22,7 @@ class AhdsKind(Kind):
     enable_runbook = "enable-ahds"
     endpoint_runbook = "endpoint-ahds"
     section = "standby"
+    status_reader = "standby"
     resource_type = "Microsoft.HealthcareApis/workspaces/fhirservices"
     service_name = NAME
     service_name_rule = "3 to 24 lower-case letters and digits"
@@ -40,11 +41,6 @@ class AhdsKind(Kind):
 
     def offered_regions(self, ctx: Any) -> frozenset[str] | None:
         return ahds_regions(ctx.azure)
-
-    def read_status(self, ctx: Any) -> dict[str, Any]:
-        from fhirdr.standby_status import read_standby_status
-
-        return read_standby_status(ctx)
 
     def fhir_endpoint(self, target: Any, cloud: Any) -> tuple[str, str]:
         base = service_url(target.workspace, target.service, cloud.fhir_suffix)

@@ -42,11 +42,10 @@ class Kind:
         options or the target file; `flags`: from the options only, to refuse those of another kind)."""
         raise NotImplementedError
 
-    def read_status(self, ctx: Any) -> dict[str, Any]:
-        """Everything `fhirdr status` shows for a target of this kind."""
-        from fhirdr.status import read_replica_status
-
-        return read_replica_status(ctx)
+    # Which status reader `fhirdr status` uses: "replica" (the data has a replica whose lag Azure reports:
+    # Azure API for FHIR, self-hosted) or "standby" (fhirdr keeps a standby service: AHDS). The reader lives
+    # above the kinds (fhirdr/status.py picks it), so no kind imports the status modules.
+    status_reader: ClassVar[str] = "replica"
 
     def fhir_endpoint(self, target: Any, cloud: Any) -> tuple[str, str]:
         """(base URL clients use, token audience) of the FHIR endpoint."""

@@ -131,7 +131,9 @@ def compute_region(store: Store, service_id: str) -> str | None:
         ]
         if not live:
             return None
-        return region_name(min(live, key=lambda e: e.get("priority") or 0).get("endpointLocation", ""))
+        from fhirdr.sim.providers.trafficmanager import endpoint_region
+
+        return endpoint_region(store, min(live, key=lambda e: e.get("priority") or 0)) or None
     service = store.get(service_id)
     if service is None:
         return None
@@ -270,10 +272,12 @@ def sync_before_failback(store: Store, service_id: str, region: str) -> None:
 
 
 def _set_endpoint_status(store: Store, region: str, status: str) -> None:
+    from fhirdr.sim.providers.trafficmanager import endpoint_region
+
     for endpoint in store.by_type("Microsoft.Network/trafficManagerProfiles/externalEndpoints") + store.by_type(
         "Microsoft.Network/trafficManagerProfiles/azureEndpoints"
     ):
         props = endpoint.body["properties"]
-        if region_name(props.get("endpointLocation", "")) == region and props.get("endpointStatus") == "Enabled":
+        if endpoint_region(store, props) == region and props.get("endpointStatus") == "Enabled":
             props["endpointMonitorStatus"] = status
             store.put(endpoint.id, endpoint.type, parent_of(endpoint.id), endpoint.body)

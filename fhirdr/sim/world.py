@@ -74,6 +74,13 @@ class WorldSpec:
     dr_classification: bool = True  # False: no "Disaster recovery / ..." problem classification is listed
     vault_resource_group: str | None = None  # the key vault and export storage account live in this other group
     storage_access_rules: bool = False  # the export account's firewall also has resource access and IPv6 rules
+    # Resource Health answers (False: 403, the identity lacks Microsoft.ResourceHealth/availabilityStatuses/read).
+    resource_health: bool = True
+    # Which of Azure Monitor's time grains have a value: "but-newest" (the usual case: the newest grain is still
+    # empty), "all", or "none" (no point has a value yet).
+    metric_values: str = "but-newest"
+    # Traffic Manager endpoints carry endpointLocation (False: Priority routing without it, as Azure allows).
+    endpoint_location: bool = True
     cloud: str = "AzureCloud"  # AzureUSGovernment / AzureChinaCloud: that cloud's regions, DNS names and app ids
     # How the private endpoint shows its IP: "custom" (customDnsConfigs), "zone-group" (DNS managed by a private
     # DNS zone group: customDnsConfigs empty, the IP in ipConfigurations), "updating" (the endpoint is Updating:
@@ -154,6 +161,9 @@ def build_world(path: Path, spec: WorldSpec) -> Store:
     )
     with store.transaction():
         _populate(store, spec)
+        if not spec.resource_health:
+            store.set_meta("resource_health_denied", "1")
+        store.set_meta("metric_values", spec.metric_values)
         store.record_event("world.created", {"service": spec.service, "primary": spec.primary_region})
     return store
 
@@ -611,7 +621,7 @@ def _enable_dr(store: Store, spec: WorldSpec, gid: str) -> None:
             "target": spec.compute(spec.secondary_region),
             "weight": 1,
             "priority": 2,
-            "endpointLocation": display_name(spec.secondary_region),
+            **({"endpointLocation": display_name(spec.secondary_region)} if spec.endpoint_location else {}),
         },
     )
 
@@ -645,7 +655,7 @@ def _populate_self_hosted(store: Store, spec: WorldSpec, gid: str) -> None:
             "target": spec.compute(spec.primary_region),
             "weight": 1,
             "priority": 1,
-            "endpointLocation": display_name(spec.primary_region),
+            **({"endpointLocation": display_name(spec.primary_region)} if spec.endpoint_location else {}),
         },
     )
 

@@ -11,7 +11,6 @@ from typing import Any
 from fhirdr.azure.session import azure_errors, wait
 from fhirdr.errors import SafetyGateError
 from fhirdr.kinds import kind_of
-from fhirdr.regions import normalise_region
 from fhirdr.steps.base import OVERRIDE, REFUSE, Change, Step, text
 from fhirdr.steps.cosmos import make_write_region, read_account, regions_of, write_region
 from fhirdr.steps.service import read_service
@@ -53,29 +52,56 @@ def _home(step: Step) -> str:
 class HealthFacts:
     location_state: str | None
     endpoint_status: str | None
+    probe: dict[str, Any] | None = None  # the home region's FHIR endpoint, when the target names its host
+    resource_health: dict[str, Any] | None = None
 
 
 class RegionHealthy(GateStep):
-    """The recovered region is healthy: its Cosmos DB region is online and its compute endpoint is Online."""
+    """The recovered region is healthy: its Cosmos DB region is online, its compute endpoint is Online, its FHIR
+    endpoint answers, and Resource Health (where readable) does not call the account unavailable."""
 
     uses = "failback.region-healthy"
 
     def facts(self) -> HealthFacts:
+        from fhirdr.azure.session import concurrently
+        from fhirdr.steps.health import account_id_of, endpoint_region, probe, resource_health
+
         home = _home(self)
-        account = read_account(self)
+        hosted = self.ctx.target.require_self_hosted()
+        host = hosted.compute_in(home)
+        account, profile, answer, health = concurrently(
+            lambda: read_account(self),
+            lambda: read_profile(self) if hosted.traffic_manager_profile else None,
+            lambda: probe(self.ctx, f"https://{host}", hosted.audience or hosted.url) if host else None,
+            lambda: resource_health(self.ctx, account_id_of(self.ctx.target)),
+        )
         state = {r: s for r, _, s in regions_of(account)}.get(home)
         endpoint = None
-        if self.ctx.target.require_self_hosted().traffic_manager_profile:
-            for item in read_profile(self).endpoints or []:
-                if normalise_region(item.endpoint_location or "") == home:
+        if profile is not None:
+            # An endpoint it cannot place in a region never counts as the home region's.
+            endpoint = "not found"
+            for item in profile.endpoints or []:
+                if endpoint_region(item, self.ctx.target) == home:
                     endpoint = text(item.endpoint_monitor_status)
-        return HealthFacts(state, endpoint)
+        return HealthFacts(state, endpoint, answer, health)
 
     def observe(self, facts: HealthFacts) -> str:
-        return f"Cosmos DB region {facts.location_state or 'missing'}, compute endpoint {facts.endpoint_status or '-'}"
+        parts = [
+            f"Cosmos DB region {facts.location_state or 'missing'}",
+            f"compute endpoint {facts.endpoint_status or '-'}",
+        ]
+        if facts.probe is not None:
+            parts.append(
+                f"{facts.probe['url']} " + ("answers" if facts.probe["answers"] else f"fails ({facts.probe['error']})")
+            )
+        if facts.resource_health is not None and facts.resource_health["readable"]:
+            parts.append(f"Resource Health {facts.resource_health['state']}")
+        return ", ".join(parts)
 
     def plan(self, facts: HealthFacts) -> list[Change]:
-        if facts.location_state == "Succeeded" and facts.endpoint_status in (None, "Online"):
+        answers = facts.probe is None or facts.probe["answers"]
+        available = facts.resource_health is None or facts.resource_health.get("state") != "Unavailable"
+        if facts.location_state == "Succeeded" and facts.endpoint_status in (None, "Online") and answers and available:
             return []
         return _override_or_refuse(self, "region-healthy", f"{_home(self)} is not healthy ({self.observe(facts)})")
 
@@ -86,7 +112,7 @@ class ReplicationCaughtUp(GateStep):
     uses = "failback.replication-caught-up"
 
     def facts(self) -> float | None:
-        from fhirdr.status import replication_lag_ms
+        from fhirdr.steps.health import replication_lag_ms
 
         account = read_account(self)
         if write_region(account) == _home(self):
@@ -123,11 +149,11 @@ def failback_needed(step: Step) -> bool:
     target = step.ctx.target
     if kind_of(target).support_operated:
         return True
-    from fhirdr.status import serving_region
+    from fhirdr.steps.health import serving_region
 
     backing = target.require_self_hosted()
     home = _home(step)
-    compute = serving_region(read_profile(step)) if backing.traffic_manager_profile else home
+    compute = serving_region(read_profile(step), target) if backing.traffic_manager_profile else home
     return write_region(read_account(step)) != home or compute not in (home, None)
 
 
@@ -369,8 +395,10 @@ class ComputeHome(Step):
         )
 
     def plan(self, facts: Any) -> list[Change]:
+        from fhirdr.steps.health import endpoint_region
+
         endpoints = sorted(facts.endpoints or [], key=lambda e: e.priority or 0)
-        home = [e for e in endpoints if normalise_region(e.endpoint_location or "") == _home(self)]
+        home = [e for e in endpoints if endpoint_region(e, self.ctx.target) == _home(self)]
         if not home or endpoints[0].name == home[0].name:
             return []
         return [
@@ -416,11 +444,11 @@ class Colocated(Step):
     uses = "failback.colocated"
 
     def facts(self) -> PlacementFacts:
-        from fhirdr.status import serving_region
+        from fhirdr.steps.health import serving_region
 
         account = read_account(self)
         profile = read_profile(self) if self.ctx.target.require_self_hosted().traffic_manager_profile else None
-        return PlacementFacts(serving_region(profile), write_region(account))
+        return PlacementFacts(serving_region(profile, self.ctx.target), write_region(account))
 
     def observe(self, facts: PlacementFacts) -> str:
         return f"compute {facts.compute or '-'}, data {facts.data}"

@@ -49,10 +49,11 @@ class Connectors(Step):
         failed_over_at = None
         # Only a kind whose write region fhirdr can see has a failover time to compare connections with.
         if connectors and kind_of(self.ctx.target).write_region_failover:
-            from fhirdr.status import last_failover
+            from fhirdr.steps.health import last_failover
 
+            # A failback is a priority change too: only a failover that still holds makes connections stale.
             event = last_failover(self.ctx)
-            failed_over_at = event["time"] if event and event.get("to") != self.ctx.target.primary_region else None
+            failed_over_at = event["time"] if event and event["direction"] == "failover" else None
         return IomtFacts(connectors, connections, failed_over_at)
 
     def observe(self, facts: IomtFacts) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fhirdr.sim import lifecycle
-from fhirdr.status import STATUS_KEYS
+from fhirdr.status import OUTAGE_KEYS, STATUS_KEYS
 from tests.conftest import make_world
 
 WS = "/subscriptions/5bd153b6-e28c-5725-b4d5-253e56d49e5d/resourceGroups/fhir-dr-rg/providers/Microsoft.HealthcareApis"
@@ -34,7 +34,7 @@ def test_status_of_an_ahds_service_without_a_standby_says_dr_is_off(isolated, cl
     result = cli("--sim", "-o", "json", "status")
     assert result.exit_code == 1, result.output
     document = result.json()
-    assert list(document) == [*STATUS_KEYS, "standby", "parity"]
+    assert list(document) == [*STATUS_KEYS, *OUTAGE_KEYS, "standby", "parity"]
     assert document["kind"] == "ahds" and document["primary_region"] == "westus2"
     assert document["dr"] == {
         "enabled": False,

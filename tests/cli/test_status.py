@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fhirdr.status import STATUS_KEYS
+from fhirdr.status import OUTAGE_KEYS, STATUS_KEYS
 from tests.conftest import make_world
 
 
 def test_status_json_keys_are_pinned(world, cli):
+    """The keys pipelines read keep their names and order; what an outage needs follows them."""
     document = cli("--sim", "-o", "json", "status").json()
-    assert tuple(document) == (
+    assert tuple(document)[: len(STATUS_KEYS)] == (
         "service",
         "kind",
         "subscription",
@@ -28,7 +29,11 @@ def test_status_json_keys_are_pinned(world, cli):
         "warnings",
         "summary",
     )
-    assert tuple(document) == STATUS_KEYS
+    assert tuple(document) == STATUS_KEYS + OUTAGE_KEYS
+    assert OUTAGE_KEYS == ("incident", "regions", "endpoint", "replicas", "resource_health", "next_steps")
+    assert set(document["regions"]) == {"primary", "secondary", "write", "compute", "health"}
+    assert set(document["incident"]) == {"active", "down_regions", "failed_over", "summary"}
+    assert set(document["endpoint"]) == {"url", "answers", "status", "latency_ms", "timed_out", "error"}
     assert set(document["dr"]) == {"enabled", "state", "detail"}
     assert set(document["replication"]) == {"state", "lag_seconds", "rpo_seconds", "within_rpo"}
     assert set(document["readiness"]) == {"private_link", "cmk", "export", "iomt"}

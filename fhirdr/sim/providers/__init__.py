@@ -15,6 +15,7 @@ def build_router() -> Router:
         monitor,
         network,
         privatedns,
+        resourcehealth,
         resources,
         storage,
         subscriptions,
@@ -26,6 +27,7 @@ def build_router() -> Router:
     router = Router()
     # monitor and authorization first: their patterns take any resource id as a prefix.
     for provider in (
+        resourcehealth,
         monitor,
         authorization,
         subscriptions,

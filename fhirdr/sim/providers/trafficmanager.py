@@ -46,6 +46,18 @@ def profile_body(store: Store, body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def endpoint_region(store: Store, props: dict[str, Any]) -> str:
+    """The region of an endpoint: its endpointLocation, which only Performance routing requires
+    (specification/trafficmanager/resource-manager/Microsoft.Network/stable/2022-04-01/trafficmanager.json,
+    EndpointProperties.endpointLocation), else the region of the FHIR server host it targets; "" when neither."""
+    from fhirdr.sim.providers.subscriptions import region_name
+
+    if props.get("endpointLocation"):
+        return region_name(props["endpointLocation"])
+    known = store.get_json("fhir-hosts", {}).get(str(props.get("target", "")).lower())
+    return (known or {}).get("region") or ""
+
+
 def new_profile(store: Store, profile_id: str, name: str) -> dict[str, Any]:
     body = {
         "id": profile_id,
@@ -119,7 +131,7 @@ def _put_endpoint(request: Request) -> Response:
     props.setdefault("weight", 1)
     from fhirdr.sim.lifecycle import is_up
 
-    region = "".join(str(props.get("endpointLocation", "")).split()).lower()
+    region = endpoint_region(store, props)
     props["endpointMonitorStatus"] = "Online" if is_up(store, region) else "Degraded"
     if props["endpointStatus"] == "Disabled":
         props["endpointMonitorStatus"] = "Disabled"
