@@ -45,7 +45,14 @@ def drill(
     from fhirdr.cli.progress import Progress
     from fhirdr.drill import Drill, DrillSettings, DrillState, ManualFailover, steady_state_problems
     from fhirdr.durations import describe, parse_duration
-    from fhirdr.errors import BadInputError, CheckFailedError, FhirdrError, InterruptedRunError, SafetyGateError
+    from fhirdr.errors import (
+        BadInputError,
+        CheckFailedError,
+        FhirdrError,
+        InterruptedRunError,
+        SafetyGateError,
+        stopped_by,
+    )
     from fhirdr.kinds import kind_of
     from fhirdr.runbook.journal import JournalWriter, new_run_id, read_journal
     from fhirdr.status import read_status
@@ -156,7 +163,11 @@ def drill(
         if not session.simulated and not yes and not resume:
             if not terminal.interactive:
                 raise SafetyGateError("a drill fails the test environment over; refusing without --yes")
-            if not typer.confirm(f"Fail {target.service} over to {target.secondary_region} for the drill?", err=True):
+            try:
+                confirmed = terminal.confirm(f"Fail {target.service} over to {target.secondary_region} for the drill?")
+            except KeyboardInterrupt as exc:
+                raise InterruptedRunError(f"{stopped_by(exc)} at the confirmation; nothing was changed") from None
+            if not confirmed:
                 raise SafetyGateError("not confirmed; nothing was changed")
 
     if report_dir is not None:
@@ -185,10 +196,10 @@ def drill(
         journal({"event": "run.finished", "status": "failed", "error": exc.message})
         exc.hint = f"resume with `{resume_hint}`, which keeps this run's options (journal: {journal.path})"
         raise
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         journal({"event": "run.finished", "status": "interrupted"})
         raise InterruptedRunError(
-            f"drill interrupted; the journal has every canary so far ({journal.path})",
+            f"drill {stopped_by(exc)}; the journal is closed and has every canary so far ({journal.path})",
             hint=f"resume with `{resume_hint}`, which keeps this run's options",
         ) from None
     finally:

@@ -400,7 +400,10 @@ def reset(ctx: typer.Context) -> None:
 def fault_add(
     ctx: typer.Context,
     kind: str = typer.Option(
-        ..., "--kind", help="429, 500, 503, drop, fail-async, or stuck-async (InProgress until `sim fault clear`)."
+        ...,
+        "--kind",
+        help="429, 500, 503, drop (before the request is carried out), drop-after (after it, before the answer), "
+        "fail-async, or stuck-async (InProgress until `sim fault clear`).",
     ),
     path: str = typer.Option("*", "--path", help="Glob on the request path, e.g. '*/virtualNetworkPeerings/*'."),
     method: str = typer.Option("*", "--method", help="HTTP method, or * for any."),
