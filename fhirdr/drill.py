@@ -99,6 +99,26 @@ def steady_state_problems(ctx: Context, status: dict[str, Any]) -> list[tuple[st
     return problems
 
 
+def unfinished_drills(service: str, limit: int = 20) -> list[str]:
+    """Recent drills of `service` that did not run to their verdict (killed, interrupted, stopped by an error),
+    newest first: their canaries may still be in the FHIR store, and the world may be mid-drill. Those older than
+    the newest finished drill are not counted: it started from a steady state and its cleanup removed them."""
+    from fhirdr.runbook.journal import list_runs, read_journal
+
+    unfinished = []
+    for run in list_runs(limit):
+        if run["runbook"] != "drill":
+            continue
+        events = read_journal(run["run_id"])
+        context = next((e for e in events if e.get("event") == "run.context"), {})
+        if context.get("service") != service:
+            continue
+        if DrillState.from_events(events).finished:
+            break
+        unfinished.append(run["run_id"])
+    return unfinished
+
+
 @dataclass
 class Canary:
     n: int
@@ -146,14 +166,17 @@ class DrillState:
     phases: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[dict[str, Any]] = field(default_factory=list)
     failed: dict[str, Any] | None = None
+    # The verdict the drill reported after its cleanup (passed / failed); None until it did.
+    reported: str | None = None
 
     def done(self, phase: str) -> bool:
         return "ended" in self.phases.get(phase, {})
 
     @property
     def finished(self) -> bool:
-        """The drill ran to its end (cleanup done): there is nothing left to resume."""
-        return self.done(CLOSING[-1])
+        """The drill ran to its end (cleanup done) and reported its verdict: there is nothing left to resume.
+        Killed between its cleanup and its verdict, a resume runs no phase again and reports from the journal."""
+        return self.done(CLOSING[-1]) and self.reported is not None
 
     @classmethod
     def from_events(cls, events: list[dict[str, Any]]) -> DrillState:
@@ -180,6 +203,8 @@ class DrillState:
                 fates = event.get("fates") or fallback
                 for canary in state.canaries:
                     canary.fate = fates.get(str(canary.n), canary.fate)
+            elif kind == "run.finished" and state.done(CLOSING[-1]) and event.get("status") in ("passed", "failed"):
+                state.reported = event["status"]
             elif kind == "drill.phase-failed":
                 state.failed = {"phase": event["phase"], "error": event["error"], "at": event["at"]}
                 state.phases.setdefault(event["phase"], {})["failed"] = event["error"]

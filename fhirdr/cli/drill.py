@@ -43,7 +43,14 @@ def drill(
     """
     from fhirdr.cli.output import render
     from fhirdr.cli.progress import Progress
-    from fhirdr.drill import Drill, DrillSettings, DrillState, ManualFailover, steady_state_problems
+    from fhirdr.drill import (
+        Drill,
+        DrillSettings,
+        DrillState,
+        ManualFailover,
+        steady_state_problems,
+        unfinished_drills,
+    )
     from fhirdr.durations import describe, parse_duration
     from fhirdr.errors import (
         BadInputError,
@@ -79,9 +86,8 @@ def drill(
             raise BadInputError(f"run {resume} is not a drill")
         state = DrillState.from_events(events)
         if state.finished:
-            verdict = next((e.get("status") for e in reversed(events) if e.get("event") == "run.finished"), "ended")
             raise BadInputError(
-                f"drill {resume} has finished ({verdict}); there is nothing to resume",
+                f"drill {resume} has finished ({state.reported}); there is nothing to resume",
                 hint=f"start a new drill with `fhirdr{sim} drill`",
             )
         attempt = max(e.get("attempt", 1) for e in events) + 1
@@ -119,6 +125,7 @@ def drill(
                 hint += "; or `fhirdr sim init --force --kind self-hosted --dr-enabled` for a simulated world with DR"
             raise CheckFailedError(f"DR is not on for {target.service} ({status['dr']['detail']})", hint=hint)
         problems = steady_state_problems(context, status)
+        earlier = unfinished_drills(target.service)
         if problems:
             remedies = []
             if any(remedy == "recovery" for _, remedy in problems):
@@ -131,10 +138,21 @@ def drill(
                     f"`fhirdr{sim} failback --apply` moves data and compute back to {target.primary_region} once both "
                     "regions are up"
                 )
+            hint = "get back first: " + ", then ".join(remedies)
+            if earlier:
+                hint = (
+                    f"drill {earlier[0]} did not finish and may have left the world mid-drill: `fhirdr{sim} drill "
+                    f"--resume {earlier[0]}` finishes it (failback, verify, cleanup of its canaries); otherwise " + hint
+                )
             raise SafetyGateError(
                 f"{target.service} is not in a steady state, so a drill would measure nothing: "
                 + "; ".join(text for text, _ in problems),
-                hint="get back first: " + ", then ".join(remedies) + f"; `fhirdr{sim} status` shows where things are",
+                hint=hint + f"; `fhirdr{sim} status` shows where things are",
+            )
+        if earlier:
+            terminal.display_warning(
+                f"earlier drill(s) did not finish ({', '.join(earlier)}): this drill removes the canaries they left; "
+                f"`fhirdr{sim} drill --resume {earlier[0]}` would have finished the newest instead"
             )
         if status["replication"]["state"] == "lagging":
             terminal.display_warning(
