@@ -239,8 +239,8 @@ class AzureSession:
 
 class OnceCredential:
     """A token credential shared by every client and thread of a session: one sign-in at a time, tokens kept
-    per scope until shortly before they expire, and a failed sign-in remembered, so a machine without
-    credentials tries the chain of DefaultAzureCredential once, not once per client and thread."""
+    per scope until shortly before they expire, and a first sign-in that failed remembered, so a machine
+    without credentials tries the chain of DefaultAzureCredential once, not once per client and thread."""
 
     REFRESH_BEFORE_EXPIRY = 300
 
@@ -269,7 +269,10 @@ class OnceCredential:
                 try:
                     token = fetch()
                 except Exception as exc:
-                    self._failure = exc
+                    # Never signed in: no credential works here, and asking again only runs the chain again.
+                    # After a token was had, a failed refresh may pass, so it is asked again next time.
+                    if not self._tokens:
+                        self._failure = exc
                     raise
                 self._tokens[key] = token
             return token

@@ -64,7 +64,11 @@ class Terminal:
         the command with exit 130, as anywhere else."""
         self.err.file.write(f"{question}: ")
         self.err.file.flush()
-        line = sys.stdin.readline()
+        try:
+            line = sys.stdin.readline()
+        except KeyboardInterrupt:
+            self.err.file.write("\n")  # the message goes on a line of its own, not after ^C
+            raise
         if not line:
             self.err.file.write("\n")
             return None

@@ -6,11 +6,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
-from fhirdr.azure.session import azure_errors
+from fhirdr.azure.session import azure_errors, concurrently
 from fhirdr.errors import AzureConnectionError, FhirdrError
 from fhirdr.runbook.model import Runbook, StepSpec
 from fhirdr.steps import registry
@@ -201,11 +202,7 @@ class Runner:
 
         if not ran:
             return
-        if len(ran) == 1:
-            observed = [observe(ran[0])]
-        else:
-            with ThreadPoolExecutor(max_workers=min(16, len(ran)), thread_name_prefix="facts") as pool:
-                observed = list(pool.map(observe, ran))
+        observed = concurrently(*(partial(observe, result) for result in ran))
         for result, now in zip(ran, observed, strict=True):
             result.observed = now
         self.emit(f"{'runbook' if self.nested else 'run'}.observed", observed={r.spec.id: r.observed for r in ran})
