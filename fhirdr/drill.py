@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from fhirdr.errors import AzureError, BadInputError, FhirdrError
+from fhirdr.errors import AzureConnectionError, AzureError, BadInputError, FhirdrError
 from fhirdr.fhir.client import FhirResponse
 from fhirdr.kinds import kind_of
 from fhirdr.steps.base import Context, Reader
@@ -49,11 +49,22 @@ class ManualFailover:
 
     def start(self) -> list[str]:
         from fhirdr.azure.session import azure_errors
-        from fhirdr.steps.cosmos import make_write_region
+        from fhirdr.steps.cosmos import make_write_region, read_account, write_region
 
         secondary = self.ctx.target.secondary_region or ""
-        with azure_errors("failing the Cosmos DB account over to the secondary region"):
-            make_write_region(Reader(self.ctx), secondary)
+        reader = Reader(self.ctx)
+        action = "failing the Cosmos DB account over to the secondary region"
+        try:
+            with azure_errors(action):
+                make_write_region(reader, secondary)
+        except AzureConnectionError:
+            # azure-core does not retry a POST whose connection dropped: read what happened, make it once more if not.
+            with azure_errors(f"reading the Cosmos DB account after the connection dropped while {action}"):
+                moved = write_region(read_account(reader)) == secondary
+            if moved:
+                return [f"write region moved to {secondary} (the connection dropped before Azure answered)"]
+            with azure_errors(f"{action}, once more after the connection dropped"):
+                make_write_region(reader, secondary)
         return [f"write region moved to {secondary}"]
 
     def end(self) -> list[str]:

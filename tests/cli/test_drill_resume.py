@@ -119,3 +119,16 @@ def test_a_drill_after_a_killed_one_in_a_steady_world_says_it_removes_its_canari
     again = cli("--sim", "drill", *SHORT)
     assert again.exit_code == 0, again.output
     assert "did not finish" not in again.stderr and "canaries left by earlier drills" not in again.stdout
+
+
+@pytest.mark.parametrize("kind", ["drop-after", "drop"])
+def test_a_manual_failover_whose_connection_drops_is_read_again(isolated, cli, kind):
+    """The drill's failover is a POST (failoverPriorityChange), which azure-core does not retry after a dropped
+    connection (azure/core/pipeline/policies/_retry.py, `_is_method_retryable`): it ended the drill with exit 3."""
+    world = make_world(isolated, kind="self-hosted", dr_enabled=True, replication_lag_ms=45_000)
+    world.store.add_fault("POST", "*/failoverPriorityChange", kind, 1, 0)
+    result = cli("--sim", "-o", "json", "drill", "--disruption", "manual-failover", *SHORT)
+    assert result.exit_code == 0, result.output
+    changes = [e for e in world.store.events(limit=5000) if e["kind"] == "cosmos.failover-priority-change"]
+    assert len(changes) == 2  # the drill's failover and its failback, each once
+    assert result.json()["measurements"]["lost_writes"] == 0
