@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from fhirdr.errors import AzureError, BadInputError, FhirdrError
+from fhirdr.errors import AzureConnectionError, AzureError, BadInputError, FhirdrError
 from fhirdr.fhir.client import FhirResponse
 from fhirdr.kinds import kind_of
 from fhirdr.steps.base import Context, Reader
@@ -49,11 +49,22 @@ class ManualFailover:
 
     def start(self) -> list[str]:
         from fhirdr.azure.session import azure_errors
-        from fhirdr.steps.cosmos import make_write_region
+        from fhirdr.steps.cosmos import make_write_region, read_account, write_region
 
         secondary = self.ctx.target.secondary_region or ""
-        with azure_errors("failing the Cosmos DB account over to the secondary region"):
-            make_write_region(Reader(self.ctx), secondary)
+        reader = Reader(self.ctx)
+        action = "failing the Cosmos DB account over to the secondary region"
+        try:
+            with azure_errors(action):
+                make_write_region(reader, secondary)
+        except AzureConnectionError:
+            # azure-core does not retry a POST whose connection dropped: read what happened, make it once more if not.
+            with azure_errors(f"reading the Cosmos DB account after the connection dropped while {action}"):
+                moved = write_region(read_account(reader)) == secondary
+            if moved:
+                return [f"write region moved to {secondary} (the connection dropped before Azure answered)"]
+            with azure_errors(f"{action}, once more after the connection dropped"):
+                make_write_region(reader, secondary)
         return [f"write region moved to {secondary}"]
 
     def end(self) -> list[str]:
@@ -97,6 +108,26 @@ def steady_state_problems(ctx: Context, status: dict[str, Any]) -> list[tuple[st
         detail = f"HTTP {probe.status}" if probe.status else (probe.body or {}).get("error", "no answer")
         problems.append((f"the FHIR endpoint does not answer /metadata ({detail})", "recovery"))
     return problems
+
+
+def unfinished_drills(service: str, limit: int = 20) -> list[str]:
+    """Recent drills of `service` that did not run to their verdict (killed, interrupted, stopped by an error),
+    newest first: their canaries may still be in the FHIR store, and the world may be mid-drill. Those older than
+    the newest finished drill are not counted: it started from a steady state and its cleanup removed them."""
+    from fhirdr.runbook.journal import list_runs, read_journal
+
+    unfinished = []
+    for run in list_runs(limit):
+        if run["runbook"] != "drill":
+            continue
+        events = read_journal(run["run_id"])
+        context = next((e for e in events if e.get("event") == "run.context"), {})
+        if context.get("service") != service:
+            continue
+        if DrillState.from_events(events).finished:
+            break
+        unfinished.append(run["run_id"])
+    return unfinished
 
 
 @dataclass
@@ -146,14 +177,17 @@ class DrillState:
     phases: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[dict[str, Any]] = field(default_factory=list)
     failed: dict[str, Any] | None = None
+    # The verdict the drill reported after its cleanup (passed / failed); None until it did.
+    reported: str | None = None
 
     def done(self, phase: str) -> bool:
         return "ended" in self.phases.get(phase, {})
 
     @property
     def finished(self) -> bool:
-        """The drill ran to its end (cleanup done): there is nothing left to resume."""
-        return self.done(CLOSING[-1])
+        """The drill ran to its end (cleanup done) and reported its verdict: there is nothing left to resume.
+        Killed between its cleanup and its verdict, a resume runs no phase again and reports from the journal."""
+        return self.done(CLOSING[-1]) and self.reported is not None
 
     @classmethod
     def from_events(cls, events: list[dict[str, Any]]) -> DrillState:
@@ -180,6 +214,8 @@ class DrillState:
                 fates = event.get("fates") or fallback
                 for canary in state.canaries:
                     canary.fate = fates.get(str(canary.n), canary.fate)
+            elif kind == "run.finished" and state.done(CLOSING[-1]) and event.get("status") in ("passed", "failed"):
+                state.reported = event["status"]
             elif kind == "drill.phase-failed":
                 state.failed = {"phase": event["phase"], "error": event["error"], "at": event["at"]}
                 state.phases.setdefault(event["phase"], {})["failed"] = event["error"]

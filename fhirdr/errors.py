@@ -55,6 +55,11 @@ class AzureError(FhirdrError):
         self.code = code
 
 
+class AzureConnectionError(AzureError):
+    """The connection to Azure failed or dropped before its answer: the request may or may not have been
+    carried out, so the caller reads again to find out (azure-core does not retry a POST or PATCH)."""
+
+
 class SafetyGateError(FhirdrError):
     """A safety gate refused to go on (exit 4)."""
 
@@ -62,9 +67,19 @@ class SafetyGateError(FhirdrError):
 
 
 class InterruptedRunError(FhirdrError):
-    """Ctrl-C (or SIGINT) stopped a run; the journal says where (exit 130)."""
+    """Ctrl-C (SIGINT) or SIGTERM stopped a run; the journal says where (exit 130)."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI job cancelled, `kill`, a container stopped), raised where SIGINT raises
+    KeyboardInterrupt, so a run stops the same way: its journal closed, resumable."""
+
+
+def stopped_by(exc: BaseException) -> str:
+    """How a run was stopped, in the words of its message."""
+    return "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
 
 
 class CheckFailedError(FhirdrError):

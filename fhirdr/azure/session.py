@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from fhirdr.azure.clouds import Cloud, get_cloud
-from fhirdr.errors import AzureError
+from fhirdr.errors import AzureConnectionError, AzureError
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,15 @@ class AzureSession:
             return SimCredential()
         from azure.identity import DefaultAzureCredential
 
-        return DefaultAzureCredential(authority=self.cloud.authority_host)
+        return OnceCredential(DefaultAzureCredential(authority=self.cloud.authority_host))
+
+    def sign_in(self) -> None:
+        """Get a token for Azure Resource Manager once, before reads fan out over threads: without a
+        credential the command fails here in one line instead of once per reading thread."""
+        if self.simulated:
+            return
+        with azure_errors("signing in to Azure"):
+            self.credential.get_token(self.cloud.scope)
 
     def sleep(self, seconds: float) -> None:
         """Wait; in the sim, simulated time passes instead."""
@@ -237,6 +245,52 @@ class AzureSession:
         return found[0]["id"] if found else None
 
 
+class OnceCredential:
+    """A token credential shared by every client and thread of a session: one sign-in at a time, tokens kept
+    per scope until shortly before they expire, and a first sign-in that failed remembered, so a machine
+    without credentials tries the chain of DefaultAzureCredential once, not once per client and thread."""
+
+    REFRESH_BEFORE_EXPIRY = 300
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+        self._tokens: dict[tuple[Any, ...], Any] = {}
+        self._failure: BaseException | None = None
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        key = ("token", scopes, tuple(sorted(kwargs.items())))
+        return self._once(key, lambda: self._inner.get_token(*scopes, **kwargs))
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> Any:
+        key = ("info", scopes, tuple(sorted((options or {}).items())))
+        if hasattr(self._inner, "get_token_info"):
+            return self._once(key, lambda: self._inner.get_token_info(*scopes, options=options))
+        return self._once(key, lambda: self._inner.get_token(*scopes))
+
+    def _once(self, key: tuple[Any, ...], fetch: Callable[[], Any]) -> Any:
+        with self._lock:
+            if self._failure is not None:
+                raise self._failure
+            token = self._tokens.get(key)
+            if token is None or token.expires_on - self.REFRESH_BEFORE_EXPIRY <= time.time():
+                try:
+                    token = fetch()
+                except Exception as exc:
+                    # Never signed in: no credential works here, and asking again only runs the chain again.
+                    # After a token was had, a failed refresh may pass, so it is asked again next time.
+                    if not self._tokens:
+                        self._failure = exc
+                    raise
+                self._tokens[key] = token
+            return token
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if close is not None:
+            close()
+
+
 def get_or_none(call: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
     """Call an SDK `get`; None when the resource (or its parent) does not exist."""
     from azure.core.exceptions import ResourceNotFoundError
@@ -304,7 +358,7 @@ def azure_errors(action: str) -> Iterator[None]:
             "or use --sim for the simulated Azure",
         ) from exc
     except (ServiceRequestError, ServiceResponseError) as exc:
-        raise AzureError(
+        raise AzureConnectionError(
             f"could not reach Azure while {action}: {_first_line(exc)}",
             hint="check the network and run the command again; completed steps are kept",
         ) from exc

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import signal
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +18,7 @@ from fhirdr import __version__
 from fhirdr.cli.output import OutputFormat
 from fhirdr.cli.settings import Settings
 from fhirdr.cli.terminal import Terminal
-from fhirdr.errors import EXIT_AZURE, EXIT_CHECK_FAILED, EXIT_INTERRUPTED, FhirdrError
+from fhirdr.errors import EXIT_AZURE, EXIT_CHECK_FAILED, EXIT_INTERRUPTED, FhirdrError, Terminated, stopped_by
 
 # Help shows what a value is, in words (TEXT, PATH), not Typer's `<str>` or `<float range>`; an option
 # with a unit says so with its own metavar (SECONDS, DURATION, CIDR).
@@ -181,23 +185,27 @@ class FhirdrGroup(WholeDescriptions, TyperGroup):
         return super().parse_args(ctx, hoist_global_options(self, args))
 
     def invoke(self, ctx: typer.Context) -> Any:
+        with _sigterm_as_interrupt():
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx: typer.Context) -> Any:
+        # --debug adds the traceback; the exit code stays the one the error has without it.
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except FhirdrError as exc:
-            if _debug(ctx):
-                raise
+            _traceback_if_debug(ctx)
             _terminal(ctx).display_error(exc.message, exc.hint)
             ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             _terminal(ctx).display_error(
-                "interrupted", "run the same command again to resume; the journal records every step that finished"
+                stopped_by(exc),
+                "run the same command again to resume; the journal records every step that finished",
             )
             ctx.exit(EXIT_INTERRUPTED)
         except Exception as exc:  # noqa: BLE001 - the one place unexpected errors become a message
-            if _debug(ctx):
-                raise
+            _traceback_if_debug(ctx)
             from azure.core.exceptions import AzureError as SdkError
 
             if isinstance(exc, SdkError):
@@ -208,6 +216,31 @@ class FhirdrGroup(WholeDescriptions, TyperGroup):
                 "run again with --debug for the traceback, and report it",
             )
             ctx.exit(EXIT_CHECK_FAILED)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops a command as Ctrl-C does: the run closes its journal and can be resumed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, previous)  # a second SIGTERM is not caught again
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _traceback_if_debug(ctx: typer.Context) -> None:
+    if _debug(ctx):
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
 
 
 def _settings(ctx: typer.Context) -> Settings | None:

@@ -65,9 +65,7 @@ def check_cmk(
         pending = [c for r in outcome.results for c in r.changes if c.data.get("irreversible") and not c.fixable]
         if not pending or options.get("allow_irreversible") or not settings.terminal.interactive:
             return
-        if typer.confirm(
-            f"{pending[0].summary.split(';')[0]}. This cannot be undone. Go ahead?", default=False, err=True
-        ):
+        if settings.terminal.confirm(f"{pending[0].summary.split(';')[0]}. This cannot be undone. Go ahead?"):
             options["allow_irreversible"] = True
 
     _run(

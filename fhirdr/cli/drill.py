@@ -43,9 +43,23 @@ def drill(
     """
     from fhirdr.cli.output import render
     from fhirdr.cli.progress import Progress
-    from fhirdr.drill import Drill, DrillSettings, DrillState, ManualFailover, steady_state_problems
+    from fhirdr.drill import (
+        Drill,
+        DrillSettings,
+        DrillState,
+        ManualFailover,
+        steady_state_problems,
+        unfinished_drills,
+    )
     from fhirdr.durations import describe, parse_duration
-    from fhirdr.errors import BadInputError, CheckFailedError, FhirdrError, InterruptedRunError, SafetyGateError
+    from fhirdr.errors import (
+        BadInputError,
+        CheckFailedError,
+        FhirdrError,
+        InterruptedRunError,
+        SafetyGateError,
+        stopped_by,
+    )
     from fhirdr.kinds import kind_of
     from fhirdr.runbook.journal import JournalWriter, new_run_id, read_journal
     from fhirdr.status import read_status
@@ -72,9 +86,8 @@ def drill(
             raise BadInputError(f"run {resume} is not a drill")
         state = DrillState.from_events(events)
         if state.finished:
-            verdict = next((e.get("status") for e in reversed(events) if e.get("event") == "run.finished"), "ended")
             raise BadInputError(
-                f"drill {resume} has finished ({verdict}); there is nothing to resume",
+                f"drill {resume} has finished ({state.reported}); there is nothing to resume",
                 hint=f"start a new drill with `fhirdr{sim} drill`",
             )
         attempt = max(e.get("attempt", 1) for e in events) + 1
@@ -112,6 +125,7 @@ def drill(
                 hint += "; or `fhirdr sim init --force --kind self-hosted --dr-enabled` for a simulated world with DR"
             raise CheckFailedError(f"DR is not on for {target.service} ({status['dr']['detail']})", hint=hint)
         problems = steady_state_problems(context, status)
+        earlier = unfinished_drills(target.service)
         if problems:
             remedies = []
             if any(remedy == "recovery" for _, remedy in problems):
@@ -124,10 +138,21 @@ def drill(
                     f"`fhirdr{sim} failback --apply` moves data and compute back to {target.primary_region} once both "
                     "regions are up"
                 )
+            hint = "get back first: " + ", then ".join(remedies)
+            if earlier:
+                hint = (
+                    f"drill {earlier[0]} did not finish and may have left the world mid-drill: `fhirdr{sim} drill "
+                    f"--resume {earlier[0]}` finishes it (failback, verify, cleanup of its canaries); otherwise " + hint
+                )
             raise SafetyGateError(
                 f"{target.service} is not in a steady state, so a drill would measure nothing: "
                 + "; ".join(text for text, _ in problems),
-                hint="get back first: " + ", then ".join(remedies) + f"; `fhirdr{sim} status` shows where things are",
+                hint=hint + f"; `fhirdr{sim} status` shows where things are",
+            )
+        if earlier:
+            terminal.display_warning(
+                f"earlier drill(s) did not finish ({', '.join(earlier)}): this drill removes the canaries they left; "
+                f"`fhirdr{sim} drill --resume {earlier[0]}` would have finished the newest instead"
             )
         if status["replication"]["state"] == "lagging":
             terminal.display_warning(
@@ -156,7 +181,11 @@ def drill(
         if not session.simulated and not yes and not resume:
             if not terminal.interactive:
                 raise SafetyGateError("a drill fails the test environment over; refusing without --yes")
-            if not typer.confirm(f"Fail {target.service} over to {target.secondary_region} for the drill?", err=True):
+            try:
+                confirmed = terminal.confirm(f"Fail {target.service} over to {target.secondary_region} for the drill?")
+            except KeyboardInterrupt as exc:
+                raise InterruptedRunError(f"{stopped_by(exc)} at the confirmation; nothing was changed") from None
+            if not confirmed:
                 raise SafetyGateError("not confirmed; nothing was changed")
 
     if report_dir is not None:
@@ -185,10 +214,10 @@ def drill(
         journal({"event": "run.finished", "status": "failed", "error": exc.message})
         exc.hint = f"resume with `{resume_hint}`, which keeps this run's options (journal: {journal.path})"
         raise
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         journal({"event": "run.finished", "status": "interrupted"})
         raise InterruptedRunError(
-            f"drill interrupted; the journal has every canary so far ({journal.path})",
+            f"drill {stopped_by(exc)}; the journal is closed and has every canary so far ({journal.path})",
             hint=f"resume with `{resume_hint}`, which keeps this run's options",
         ) from None
     finally:

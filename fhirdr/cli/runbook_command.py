@@ -8,17 +8,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import typer
-
 from fhirdr.cli.progress import Progress
 from fhirdr.cli.settings import Settings
 from fhirdr.errors import (
     EXIT_CHECK_FAILED,
     EXIT_OK,
     EXIT_SAFETY,
+    BadInputError,
     FhirdrError,
     InterruptedRunError,
     SafetyGateError,
+    stopped_by,
 )
 from fhirdr.target import Target
 
@@ -72,18 +72,28 @@ def run_runbook(settings: Settings, request: RunRequest) -> int:
     )
     table = request.table or plan_table
 
-    apply, skip, attempt = request.apply, set(), 1
+    apply, verified, attempt = request.apply, set(), 1
     if request.resume:
         events = read_journal(request.resume)
         if events and events[0].get("runbook") != runbook.name:
             raise FhirdrError(f"run {request.resume} is a '{events[0].get('runbook')}' run, not '{runbook.name}'")
-        skip = verified_steps(events)
+        _refuse_finished(settings, request, events)
+        verified = verified_steps(events)
         attempt = max(e.get("attempt", 1) for e in events) + 1
         apply = True
 
     with Progress(terminal) as progress:
         runner.observers.append(progress)
         outcome = runner.plan()
+    # A step verified in an earlier attempt is skipped only if it is still in place now: the world may have
+    # changed since (a peering deleted, a world rebuilt). The plan has just read every step's facts.
+    in_place = {r.spec.id for r in outcome.results if r.status in ("in-sync", "warning")}
+    skip = verified & in_place
+    gone = [r.spec.id for r in outcome.results if r.spec.id in verified - in_place]
+    if gone:
+        terminal.display_warning(
+            "verified in an earlier attempt but no longer in place, so done again: " + ", ".join(gone)
+        )
     document = plan_document(runbook, target.service, "check", outcome)
     if not apply:
         render(terminal, document, settings.output, settings.query, table)
@@ -98,9 +108,12 @@ def run_runbook(settings: Settings, request: RunRequest) -> int:
             hint="nothing was changed; "
             + ("; ".join(own) if own else "--force --reason TEXT overrides a gate, and the journal records it"),
         )
-    if request.before_apply is not None:
-        request.before_apply(outcome, options)
-    _confirm(settings, request, outcome, document, skip)
+    try:
+        if request.before_apply is not None:
+            request.before_apply(outcome, options)
+        _confirm(settings, request, outcome, document, skip)
+    except KeyboardInterrupt as exc:
+        raise InterruptedRunError(f"{stopped_by(exc)} at the confirmation; nothing was changed") from None
 
     journal = JournalWriter(run_id, runbook.name, attempt)
     context = {
@@ -127,9 +140,9 @@ def run_runbook(settings: Settings, request: RunRequest) -> int:
         if not isinstance(exc, SafetyGateError):
             exc.hint = f"fix the cause, then resume with `{resume_hint}` (journal: {journal.path})"
         raise
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         raise InterruptedRunError(
-            f"interrupted; the journal records every step that finished ({journal.path})",
+            f"{stopped_by(exc)}; the journal is closed and records every step that finished ({journal.path})",
             hint=f"resume with `{resume_hint}`",
         ) from None
     finally:
@@ -142,7 +155,7 @@ def run_runbook(settings: Settings, request: RunRequest) -> int:
         table,
     )
     if result.status == "ok" and not any(r.status == "blocked" for r in result.results):
-        terminal.display_success(f"done; journal {journal.path}")
+        _report_done(terminal, result, f"journal {journal.path}")
         return EXIT_OK
     if result.status == "refused":
         raise SafetyGateError("refused: " + "; ".join(result.refusals), hint=f"journal: {journal.path}")
@@ -175,17 +188,50 @@ def _confirm(settings: Settings, request: RunRequest, outcome: Any, document: An
             hint="pass --yes to act without a prompt",
         )
     if request.confirm_by_typing:
-        typed = typer.prompt(f"Type the service name ({request.confirm_by_typing}) to proceed", err=True)
+        typed = terminal.ask(f"Type the service name ({request.confirm_by_typing}) to proceed")
+        if typed is None:
+            raise SafetyGateError("no answer (end of input); nothing was changed")
         if typed.strip() != request.confirm_by_typing:
             raise SafetyGateError("the name typed does not match; nothing was changed")
-    elif not typer.confirm(f"Apply the changes above to {request.target.service}?", default=False, err=True):
+    elif not terminal.confirm(f"Apply the changes above to {request.target.service}?"):
         raise SafetyGateError("not confirmed; nothing was changed")
+
+
+def _refuse_finished(settings: Settings, request: RunRequest, events: list[dict[str, Any]]) -> None:
+    """A run that reached its end has nothing to resume: its steps were verified then, not now."""
+    finished = [e for e in events if e.get("event") == "run.finished"]
+    if not finished or finished[-1].get("status") != "ok":
+        return
+    sim = " --sim" if settings.use_sim else ""
+    raise BadInputError(
+        f"run {request.resume} finished ({finished[-1].get('status')}, {finished[-1].get('ts')}); there is nothing "
+        "to resume",
+        hint=f"to check again and fix what changed since, run `fhirdr{sim} {request.command} --apply`",
+    )
+
+
+def _report_done(terminal: Any, outcome: Any, where: str) -> None:
+    """The end of a run or a check that changed or found nothing more to do: overrides and warnings named."""
+    overrides, warnings = outcome.overrides, outcome.warnings
+    for summary in overrides:
+        terminal.display_warning(summary)
+    for summary in warnings:
+        terminal.display_warning(summary)
+    if not overrides and not warnings:
+        terminal.display_success("everything is in place" + (f"; {where}" if where else ""))
+        return
+    said = []
+    if overrides:
+        said.append(f"{len(overrides)} safety gate(s) overridden with --force")
+    if warnings:
+        said.append(f"{len(warnings)} warning(s) remain")
+    terminal.display_info(f"in place, but {' and '.join(said)} (above)" + (f"; {where}" if where else ""))
 
 
 def _report_check(settings: Settings, request: RunRequest, outcome: Any) -> int:
     terminal = settings.terminal
     if outcome.status == "ok":
-        terminal.display_success("everything is in place")
+        _report_done(terminal, outcome, "")
         return EXIT_OK
     if outcome.status == "waiting":
         terminal.display_info(f"waiting for {'; '.join(outcome.waiting_for)}")

@@ -86,6 +86,7 @@ class Settings:
             session.sim_store  # noqa: B018 - fail early, with the hint, when there is no world yet
         else:
             self.warn_cloud_mismatch()
+            session.sign_in()
         return session
 
     def warn_cloud_mismatch(self) -> None:

@@ -447,8 +447,9 @@ def fault_add(
     kind: str = typer.Option(
         ...,
         "--kind",
-        help="429, 500, 503, drop, fail-async, stuck-async (InProgress until `sim fault clear`), "
-        "or race (another client's identical write lands first).",
+        help="429, 500, 503, drop (before the request is carried out), drop-after (after it, before the answer), "
+        "fail-async, stuck-async (InProgress until `sim fault clear`), or race (another client's identical write "
+        "lands first).",
     ),
     path: str = typer.Option("*", "--path", help="Glob on the request path, e.g. '*/virtualNetworkPeerings/*'."),
     method: str = typer.Option("*", "--method", help="HTTP method, or * for any."),

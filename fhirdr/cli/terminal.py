@@ -59,6 +59,34 @@ class Terminal:
     def status(self, message: str) -> Any:
         return self.err.status(escape(message), spinner="dots")
 
+    def ask(self, question: str) -> str | None:
+        """One line typed at the terminal; None at the end of input (Ctrl-D). Ctrl-C is not caught: it stops
+        the command with exit 130, as anywhere else."""
+        self.err.file.write(f"{question}: ")
+        self.err.file.flush()
+        try:
+            line = sys.stdin.readline()
+        except KeyboardInterrupt:
+            self.err.file.write("\n")  # the message goes on a line of its own, not after ^C
+            raise
+        if not line:
+            self.err.file.write("\n")
+            return None
+        return line.rstrip("\r\n")
+
+    def confirm(self, question: str) -> bool:
+        """Yes only when the operator types yes; no, an empty line and the end of input are all no."""
+        while True:
+            answer = self.ask(f"{question} [y/N]")
+            if answer is None:
+                return False
+            answer = answer.strip().lower()
+            if answer in ("y", "yes"):
+                return True
+            if answer in ("", "n", "no"):
+                return False
+            self.err.print("answer y or n")
+
     @property
     def interactive(self) -> bool:
         return sys.stdin.isatty() and self.err.is_terminal

@@ -20,6 +20,7 @@ STATUS_COLOURS = {
     "warning": "yellow",
     "instruction": "cyan",
     "applied": "green",
+    "overridden": "yellow",
     "failed": "red",
     "skipped": "dim",
     "not-run": "dim",
@@ -45,7 +46,14 @@ def plan_document(
     }
 
 
-FINDING_STATUS = {"in-sync": "ok", "applied": "ok", "warning": "warning", "instruction": "info", "skipped": "ok"}
+FINDING_STATUS = {
+    "in-sync": "ok",
+    "applied": "ok",
+    "overridden": "warning",
+    "warning": "warning",
+    "instruction": "info",
+    "skipped": "ok",
+}
 
 
 def _findings(step: dict[str, Any]) -> list[dict[str, Any]]:

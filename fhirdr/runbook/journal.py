@@ -97,4 +97,6 @@ def list_runs(limit: int = 20) -> list[dict[str, Any]]:
                 "steps_verified": len(verified_steps(events)),
             }
         )
+    # Run ids name the second a run started; two runs of one second are told apart by their first event.
+    runs.sort(key=lambda run: (run["started"] or "", run["run_id"]), reverse=True)
     return runs

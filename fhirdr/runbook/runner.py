@@ -6,12 +6,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
-from fhirdr.azure.session import azure_errors
-from fhirdr.errors import FhirdrError
+from fhirdr.azure.session import azure_errors, concurrently
+from fhirdr.errors import AzureConnectionError, FhirdrError
 from fhirdr.runbook.model import Runbook, StepSpec
 from fhirdr.steps import registry
 from fhirdr.steps.base import OVERRIDE, REFUSE, WAIT, Change, Context, Step
@@ -26,7 +27,9 @@ VERIFY_ATTEMPTS = 6
 @dataclass
 class StepResult:
     spec: StepSpec
-    status: str  # in-sync | changes | waiting | blocked | instruction | applied | failed | skipped | not-run
+    # in-sync | warning | changes | waiting | blocked | refused | instruction | applied | overridden | failed |
+    # skipped | not-run
+    status: str
     observed: str = ""
     changes: list[Change] = field(default_factory=list)
     error: str | None = None
@@ -61,6 +64,16 @@ class RunOutcome:
     @property
     def waiting_for(self) -> list[str]:
         return [c.summary for r in self.results if r.status == "waiting" for c in r.changes if c.action == WAIT]
+
+    @property
+    def overrides(self) -> list[str]:
+        """Gates a --force overrode in this run: it went on although they said no."""
+        return [c.summary for r in self.results for c in r.changes if c.action == OVERRIDE]
+
+    @property
+    def warnings(self) -> list[str]:
+        """Findings that do not fail the run but remain: in place is not all there is to say."""
+        return [f"{r.spec.id}: {c.summary}" for r in self.results for c in r.changes if c.severity == "warning"]
 
 
 class Runner:
@@ -162,6 +175,7 @@ class Runner:
                 # Steps that went on past a blocked one leave the run blocked: the journal's status is
                 # the outcome the command exits with, never "ok" over a step that needs a person.
                 status = "blocked" if any(r.status == "blocked" for r in results) else "ok"
+            self._observe_again(results)
         except KeyboardInterrupt:
             status = "interrupted"
             raise
@@ -170,6 +184,28 @@ class Runner:
             results.extend(StepResult(spec, "not-run") for spec, _ in self.steps if spec.id not in done)
             self.emit(f"{run}.finished", status=status, duration_s=round(time.monotonic() - started_run, 3))
         return RunOutcome(status, results)
+
+    def _observe_again(self, results: list[StepResult]) -> None:
+        """What each step observed when it was verified may have changed since: a later step made the reverse
+        peering, or released the lease. Read every step that ran once more, concurrently, so the result shows
+        the state at the end of the run, not the one seen on the way."""
+        ran = [r for r in results if r.status in _SETTLED]
+        by_id = {spec.id: step for spec, step in self.steps}
+
+        def observe(result: StepResult) -> str:
+            step = by_id[result.spec.id]
+            try:
+                with azure_errors(f"reading the facts of {result.spec.id} again"):
+                    return step.observe(step.facts())
+            except FhirdrError as exc:
+                return f"could not be read again after the run: {exc.message}"
+
+        if not ran:
+            return
+        observed = concurrently(*(partial(observe, result) for result in ran))
+        for result, now in zip(ran, observed, strict=True):
+            result.observed = now
+        self.emit(f"{'runbook' if self.nested else 'run'}.observed", observed={r.spec.id: r.observed for r in ran})
 
     def _apply_step(self, spec: StepSpec, step: Step) -> StepResult:
         started = time.monotonic()
@@ -204,11 +240,7 @@ class Runner:
                 return StepResult(spec, "blocked", step.observe(facts), blocked, duration=time.monotonic() - started)
             self.emit("step.planned", step=spec.id, status="changes", changes=[c.to_dict() for c in changes])
             for change in (c for c in changes if c.action != WAIT):
-                change_started = time.monotonic()
-                self.emit("change.started", step=spec.id, change=change.to_dict())
-                with azure_errors(f"{change.summary} ({spec.id})"):
-                    step.apply(change)
-                self.emit("change.applied", step=spec.id, change=change.to_dict(), duration_s=_since(change_started))
+                self._make(spec, step, change)
             remaining, observed = self._verify(step)
             if remaining and all(c.action == WAIT for c in remaining):
                 remaining, observed = self._wait(spec, step, remaining, observed)
@@ -225,15 +257,38 @@ class Runner:
                 return StepResult(spec, "failed", observed, remaining, error, time.monotonic() - started)
             made = [c for c in changes if c.action != WAIT]
             self.emit("step.verified", step=spec.id, changes=[c.to_dict() for c in made], duration_s=_since(started))
-            return StepResult(
-                spec, "applied" if made else "in-sync", observed, made, duration=time.monotonic() - started
-            )
+            status = "overridden" if any(c.action == OVERRIDE for c in made) else "applied" if made else "in-sync"
+            return StepResult(spec, status, observed, made, duration=time.monotonic() - started)
         except FhirdrError as exc:
             self.emit("step.failed", step=spec.id, error=exc.message, duration_s=_since(started))
             raise
         except KeyboardInterrupt:
             self.emit("step.interrupted", step=spec.id, duration_s=_since(started))
             raise
+
+    def _make(self, spec: StepSpec, step: Step, change: Change) -> None:
+        """Make one change. When the connection drops before Azure's answer (azure-core retries no POST or
+        PATCH), the change may or may not have been made: read the step's facts again; if the change is no
+        longer needed it was made, and is verified like any other; if it still is, make it once more."""
+        started = time.monotonic()
+        self.emit("change.started", step=spec.id, change=change.to_dict())
+        try:
+            with azure_errors(f"{change.summary} ({spec.id})"):
+                step.apply(change)
+        except AzureConnectionError as exc:
+            self.emit("change.dropped", step=spec.id, change=change.to_dict(), error=exc.message)
+            with azure_errors(f"reading the facts of {spec.id} after the connection dropped"):
+                facts = step.facts()
+            again = next(
+                (c for c in step.plan(facts) if (c.action, c.resource) == (change.action, change.resource)), None
+            )
+            if again is None:
+                self.emit("change.found-made", step=spec.id, change=change.to_dict())
+            else:
+                self.emit("change.retried", step=spec.id, change=again.to_dict())
+                with azure_errors(f"{again.summary} ({spec.id}), made again after the connection dropped"):
+                    step.apply(again)
+        self.emit("change.applied", step=spec.id, change=change.to_dict(), duration_s=_since(started))
 
     def _wait(self, spec: StepSpec, step: Step, remaining: list[Change], observed: str) -> tuple[list[Change], str]:
         """Poll a step that waits on someone else until it is done or the allowed time has passed."""
@@ -271,6 +326,10 @@ class Runner:
         except RetryError as exc:
             remaining = exc.last_attempt.result()
         return remaining, observed
+
+
+# Steps that ended where the run wanted them: what they observe is read once more at the end of the run.
+_SETTLED = ("in-sync", "warning", "applied", "overridden", "skipped")
 
 
 def _status_of(step: Step, changes: list[Change]) -> str:

@@ -212,6 +212,10 @@ def paged(request: Request, items: list[dict[str, Any]]) -> Response:
 
 
 STUCK_ASYNC = "stuck-async"
+# Dropped connections: `drop` before the request reaches the provider (nothing happens), `drop-after` once the
+# provider has carried it out, before its answer reaches the client (the change is made; the client cannot know).
+DROP = "drop"
+DROP_AFTER = "drop-after"
 STUCK = -1  # polls_left of an operation held by a stuck-async fault rule
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
-from azure.core.exceptions import ServiceRequestError
+from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest._http_response_impl import HttpResponseImpl
 from azure.core.utils import CaseInsensitiveDict
@@ -24,6 +24,8 @@ from fhirdr.sim.graph import GRAPH_HOST
 from fhirdr.sim.providers.cdn import answers as front_door_answers
 from fhirdr.sim.router import (
     ARM,
+    DROP,
+    DROP_AFTER,
     STUCK_ASYNC,
     Request,
     Response,
@@ -167,14 +169,14 @@ class SimTransport(HttpTransport):
             fault = self._matching_fault(parse_request(request.method, url, headers, None, self.store))
             if fault is not None and fault["kind"] not in ASYNC_FAULTS:
                 self.store.use_fault(fault["id"])
+            if fault is not None and fault["kind"] not in (*ASYNC_FAULTS, DROP_AFTER):
                 response = self._fault_response(fault)
             else:
                 try:
                     response = fhir.handle(self.store, request.method, url, headers, content)
                 except ConnectionError as exc:
                     raise ServiceRequestError(str(exc)) from None
-        if response.status == -1:
-            raise ServiceRequestError("Connection aborted (dropped by a fhirdr sim fault rule)")
+        _drop_if_faulted(fault, response)
         out = {"Content-Type": "application/fhir+json; charset=utf-8", **response.headers}
         return SimResponse(request, response.status, out, response.encoded())
 
@@ -214,7 +216,7 @@ class SimTransport(HttpTransport):
                     with contextlib.suppress(ArmError):
                         self.router.dispatch(parse_request(method, url, rival, content, store))
                     response = self.router.dispatch(sim_request)
-                elif fault is not None and fault["kind"] not in ASYNC_FAULTS:
+                elif fault is not None and fault["kind"] not in (*ASYNC_FAULTS, DROP_AFTER):
                     response = self._fault_response(fault)
                 else:
                     if sim_request.method == "GET":
@@ -222,8 +224,7 @@ class SimTransport(HttpTransport):
                     response = self.router.dispatch(sim_request)
             except ArmError as error:
                 response = error_response(error)
-        if response.status == -1:
-            raise ServiceRequestError("Connection aborted (dropped by a fhirdr sim fault rule)")
+        _drop_if_faulted(fault, response)
         log.debug("sim %s %s -> %s", method, url.split("?")[0], response.status)
         return response
 
@@ -238,7 +239,7 @@ class SimTransport(HttpTransport):
     @staticmethod
     def _fault_response(fault: dict[str, Any]) -> Response:
         kind = fault["kind"]
-        if kind == "drop":
+        if kind == DROP:
             return Response(-1)
         if kind == "429":
             return Response(
@@ -251,6 +252,14 @@ class SimTransport(HttpTransport):
         return Response(status, {"error": {"code": code, "message": f"Injected {status} (fhirdr sim fault rule)."}})
 
 
+def _drop_if_faulted(fault: dict[str, Any] | None, response: Response) -> None:
+    """A dropped connection, after the transaction: `drop-after` has committed what the request did."""
+    if response.status == -1:
+        raise ServiceRequestError("Connection aborted (dropped by a fhirdr sim fault rule)")
+    if fault is not None and fault["kind"] == DROP_AFTER:
+        raise ServiceResponseError("Connection aborted before the answer (dropped by a fhirdr sim fault rule)")
+
+
 RACE = "race"  # the same write arrives first from another client, as when two runs apply at once
-FAULT_KINDS = ("429", "500", "503", "drop", "fail-async", STUCK_ASYNC, RACE)
+FAULT_KINDS = ("429", "500", "503", DROP, DROP_AFTER, "fail-async", STUCK_ASYNC, RACE)
 ASYNC_FAULTS = ("fail-async", STUCK_ASYNC)  # they act on the operation a request starts, not on the request
