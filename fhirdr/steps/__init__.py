@@ -20,6 +20,7 @@ def registry() -> dict[str, type[Step]]:
         iomt,
         medtech,
         network,
+        replication,
         service,
         standby,
         support,
@@ -42,6 +43,7 @@ def registry() -> dict[str, type[Step]]:
         medtech,
         fhir_server,
         standby,
+        replication,
     ):
         steps.extend(module.STEPS)
     return {step.uses: step for step in steps}
