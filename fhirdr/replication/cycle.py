@@ -29,6 +29,7 @@ ASYNC = {"Prefer": "respond-async"}
 MAX_IMPORT_FILES = 10_000  # import-data.md: "The maximum number of files allowed per import operation is 10,000"
 REAL_POLL_SECONDS = 10.0
 SIM_POLL_SECONDS = 5.0
+RPO_SAMPLES = 100  # the watermark keeps the last cycles' measured RPOs, so status reads one blob
 
 Progress = Callable[[str], None]
 
@@ -62,6 +63,7 @@ class Replicator:
         self.poll_seconds = SIM_POLL_SECONDS if self.session.simulated else REAL_POLL_SECONDS
         self._lease: Lease | None = None
         self._cycle_id = ""
+        self.types_seen: set[str] = set()  # every resource type replication carried (what reconcile compares)
 
     # -- one cycle --------------------------------------------------------------------------------------
 
@@ -93,6 +95,7 @@ class Replicator:
             "import_seconds": 0.0,
             "reindex": None,
             "reconcile": None,
+            "rpo_seconds": None,
         }
         try:
             with azure_errors("replicating"):
@@ -128,19 +131,26 @@ class Replicator:
         self._import(manifest, summary)
         if summary["imported"].get("SearchParameter"):
             summary["reindex"] = self._reindex()
+        self.types_seen |= set((mark or {}).get("types") or [])
         if reconcile:
             from fhirdr.replication.reconcile import reconcile as run_reconcile
 
             summary["reconcile"] = run_reconcile(self, dry_run=dry_run_reconcile)
-        self.state.set_watermark(
-            {
-                "watermark": iso(started),
-                "cycle": self._cycle_id,
-                "holder": self.holder,
-                "written": iso(self.session.now()),
-            },
-            etag,
-        )
+        committed = self.session.now()
+        # The measured RPO of the cycle: losing the primary just before this write would have lost everything
+        # written after the previous watermark.
+        if before is not None:
+            summary["rpo_seconds"] = round(committed - before, 3)
+        samples = [*((mark or {}).get("rpo_samples") or []), summary["rpo_seconds"]]
+        document = {
+            "watermark": iso(started),
+            "cycle": self._cycle_id,
+            "holder": self.holder,
+            "written": iso(committed),
+            "types": sorted(self.types_seen),
+            "rpo_samples": [sample for sample in samples if sample is not None][-RPO_SAMPLES:],
+        }
+        self.state.set_watermark(document, etag)
         summary["watermark"] = iso(started)
         self._clean_up(manifest, summary)
 
@@ -149,12 +159,6 @@ class Replicator:
 
         mark = summary["watermark"] or summary["watermark_before"]
         summary["lag_seconds"] = round(ended - parse_instant(mark), 3) if mark else None
-        # The measured RPO of the cycle: losing the primary just before this watermark write would have lost
-        # everything after the previous one.
-        before = summary["watermark_before"]
-        summary["rpo_seconds"] = (
-            round(ended - parse_instant(before), 3) if before and summary["status"] == "ok" else None
-        )
         summary.pop("_error_files", None)
         with azure_errors("recording the cycle in the replication state"):
             try:
@@ -216,6 +220,7 @@ class Replicator:
         for item in manifest.get("output") or []:
             exported[item["type"]] = exported.get(item["type"], 0) + int(item.get("count") or 0)
         summary["exported"] = exported
+        self.types_seen |= set(exported)
         summary["bytes"] = self._bytes(manifest)
         total = sum(exported.values())
         self.progress(

@@ -238,7 +238,12 @@ def _search_page(
     """A search page in id order with a continuation token; `_elements=id` returns only the ids."""
     count = max(1, min(PAGE_LIMIT, int((query.get("_count") or ["10"])[0])))
     after = (query.get("ct") or [""])[0]
-    ids = store.fhir_live_ids(service_id, rtype, upto, after, count + 1)
+    if query.get("_id"):
+        wanted = sorted({i for value in query["_id"] for i in value.split(",") if i and i > after})
+        ids = [i for i in wanted if (store.fhir_latest(service_id, rtype, i, upto) or {}).get("body") is not None]
+        ids = ids[: count + 1]
+    else:
+        ids = store.fhir_live_ids(service_id, rtype, upto, after, count + 1)
     page, more = ids[:count], len(ids) > count
     only_ids = (query.get("_elements") or [""])[0] == "id"
     entries = []

@@ -313,3 +313,28 @@ def test_a_bad_replication_table_names_the_key(isolated, cli, table, says):
     result = cli("--sim", "replicate")
     assert result.exit_code == 2, result.output
     assert says in result.output and "Traceback" not in result.output
+
+
+def test_status_shows_the_watermark_lag_and_measured_rpo_against_the_target(ahds, cli):
+    """DESIGN.md (Replication for the AHDS FHIR service): the RPO is measured, now minus the watermark of the
+    last verified import; status reads it from the state in the storage account."""
+    before = cli("--sim", "-o", "json", "status").json()
+    assert before["replication"]["state"] == "not-configured"
+    _seed(ahds)
+    for _ in range(3):
+        assert cli("--sim", "replicate").exit_code == 0
+        _seed(ahds, 2)
+        advance(ahds.store, 60)
+    document = cli("--sim", "-o", "json", "status").json()
+    replication = document["replication"]
+    assert replication["state"] == "replicating" and replication["within_rpo"] is True
+    assert replication["rpo_seconds"] == 900 and replication["watermark"]
+    assert 60 <= replication["lag_seconds"] < 120
+    measured = replication["measured_rpo"]
+    assert measured["cycles"] == 2 and measured["p50"] <= measured["p99"] <= measured["max"] < 900
+    assert replication["last_cycle"]["status"] == "ok" and replication["lease"] is None
+    assert document["dr"]["state"] == "replicating" and document["dr"]["enabled"] is True
+    advance(ahds.store, 3600)
+    lagging = cli("--sim", "-o", "json", "status").json()
+    assert lagging["replication"]["state"] == "lagging" and lagging["replication"]["within_rpo"] is False
+    assert lagging["dr"]["enabled"] is False
