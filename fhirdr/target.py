@@ -148,7 +148,7 @@ class ReplicationSettings:
 
     storage_account: str | None = None
     container: str = "fhirdr-replication"
-    overlap_seconds: float = 120.0
+    overlap_seconds: float = 60.0
     reconcile_every: int = 0
     lease_seconds: float = 300.0
 
@@ -513,7 +513,7 @@ def _parse_replication(data: dict[str, Any], kind: str, where: str) -> Replicati
     if not isinstance(every, int) or isinstance(every, bool) or every < 0:
         raise TargetError(f"{where}: 'reconcile_every' must be a whole number of cycles (0: never), got {every!r}")
     try:
-        overlap = parse_duration(table.get("overlap", "2m"), f"{where}: 'overlap'", allow_zero=True, maximum=86400)
+        overlap = parse_duration(table.get("overlap", "1m"), f"{where}: 'overlap'", allow_zero=True, maximum=86400)
         lease = parse_duration(table.get("lease", "5m"), f"{where}: 'lease'", minimum=15, maximum=86400)
     except BadInputError as exc:
         raise TargetError(exc.message, hint=exc.hint) from None

@@ -126,21 +126,22 @@ def _loop(
 
 
 def _render(settings: Settings, summary: dict[str, Any]) -> None:
+    """One line per cycle; `-o json` one compact document per line, so `--follow -o json` is NDJSON."""
+    import json
+
     from fhirdr.cli.output import OutputFormat, render
 
     document = {k: v for k, v in summary.items() if not k.endswith("_epoch")}
-    if settings.output is OutputFormat.json and not settings.query:
-        import json
-
-        settings.terminal.write_data(json.dumps(document, default=str))  # one line per cycle
-        return
-    render(settings.terminal, document, settings.output, settings.query, summary_line)
+    if settings.query or settings.output not in (OutputFormat.json, OutputFormat.table):
+        render(settings.terminal, document, settings.output, settings.query)
+    elif settings.output is OutputFormat.json:
+        settings.terminal.write_data(json.dumps(document, default=str))
+    else:
+        settings.terminal.write_data(summary_line(document))
 
 
 def summary_line(doc: dict[str, Any]) -> str:
     """One line per cycle, for people and logs."""
-    from rich.markup import escape
-
     exported = sum(doc["exported"].values())
     imported = sum(doc["imported"].values())
     lag = "-" if doc.get("lag_seconds") is None else f"{doc['lag_seconds']:.0f}s"
@@ -156,7 +157,7 @@ def summary_line(doc: dict[str, Any]) -> str:
         text += f", reconcile: {doc['reconcile']['summary']}"
     if doc["errors"]:
         text += " — " + doc["errors"][0]
-    return escape(text)
+    return text
 
 
 def register(app: typer.Typer) -> None:

@@ -85,6 +85,9 @@ def handle(
             },
             headers_out,
         )
+    from fhirdr.sim.fhir_jobs import complete_due
+
+    complete_due(store, service_id)  # bulk jobs run on the server whether or not anyone polls them
     upto = lifecycle.applied_seq(store, ds, ds.write_region)
     bulk = _bulk(store, service_id, f"https://{host}", method, url, path, headers, content, upto, fault)
     if bulk is not None:

@@ -471,6 +471,34 @@ def start_reindex(store: Store, service_id: str, base: str) -> Response:
 # -- status ----------------------------------------------------------------------------------------------------
 
 
+def complete_due(store: Store, service_id: str) -> None:
+    """Finish every job of the service whose time has come: jobs run on the server whether or not anyone polls."""
+    store.ensure_tables()
+    rows = store._conn.execute(
+        "SELECT id, kind FROM fhir_jobs WHERE service = ? AND state = 'running' AND due <= ? ORDER BY due",
+        (service_id.lower(), store.now()),
+    ).fetchall()
+    for job_id, kind in rows:
+        job = _job(store, service_id, kind, job_id)
+        if job is not None:
+            _complete(store, service_id, kind, job)
+
+
+def _complete(store: Store, service_id: str, kind: str, job: dict[str, Any]) -> None:
+    fault = job["request"].get("fault")
+    if fault == "stuck-async":
+        return
+    if fault == "fail-async":
+        status, result = 500, _failure(f"the {kind} job failed (a fhirdr sim fault rule)")
+    elif kind == "export":
+        status, result = _run_export(store, service_id, job)
+    elif kind == "import":
+        status, result = _run_import(store, service_id, job)
+    else:
+        status, result = 200, {}
+    _finish(store, job["id"], "completed" if status == 200 else f"failed:{status}", result)
+
+
 def job_status(store: Store, service_id: str, kind: str, job_id: str, method: str) -> Response:
     job = _job(store, service_id, kind, job_id)
     if job is None:
@@ -479,17 +507,8 @@ def job_status(store: Store, service_id: str, kind: str, job_id: str, method: st
         if job["state"] == "running":
             _finish(store, job_id, "cancelled", _failure("the job was cancelled"))
         return Response(202, None)
-    fault = job["request"].get("fault")
-    if job["state"] == "running" and store.now() >= job["due"] and fault != "stuck-async":
-        if fault == "fail-async":
-            status, result = 500, _failure(f"the {kind} job failed (a fhirdr sim fault rule)")
-        elif kind == "export":
-            status, result = _run_export(store, service_id, job)
-        elif kind == "import":
-            status, result = _run_import(store, service_id, job)
-        else:
-            status, result = 200, {}
-        _finish(store, job_id, "completed" if status == 200 else f"failed:{status}", result)
+    if job["state"] == "running" and store.now() >= job["due"]:
+        _complete(store, service_id, kind, job)
         job = _job(store, service_id, kind, job_id)
         assert job is not None
     state = job["state"]
