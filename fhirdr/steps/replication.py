@@ -17,6 +17,7 @@ class ContainerFacts:
     account: str | None
     container: str
     exists: bool
+    in_subscription: bool = True
 
 
 class ReplicationContainer(Step):
@@ -38,17 +39,32 @@ class ReplicationContainer(Step):
             account = config.storage_account_name if config else None
         if not account:
             return ContainerFacts(None, settings.container, False)
+        names = {(a.name or "").lower() for a in self.ctx.azure.storage().storage_accounts.list()}
+        if account.lower() not in names:
+            return ContainerFacts(account, settings.container, False, in_subscription=False)
         state = ReplicationState(self.ctx.azure, account, settings.container, "")
         return ContainerFacts(account, settings.container, state.container_exists())
 
     def observe(self, facts: ContainerFacts) -> str:
         if not facts.account:
             return "no export storage account yet"
+        if not facts.in_subscription:
+            return f"{facts.account} is not in this subscription"
         return f"{facts.account}/{facts.container} {'exists' if facts.exists else 'missing'}"
 
     def plan(self, facts: ContainerFacts) -> list[Change]:
         if not facts.account or facts.exists:
             return []
+        if not facts.in_subscription:
+            return [
+                Change(
+                    "fix-export",
+                    facts.account,
+                    f"storage account {facts.account} is not in subscription {self.ctx.target.subscription}: $export "
+                    "and replication need the account in the FHIR service's subscription",
+                    fixable=False,
+                )
+            ]
         return [
             Change(
                 "create",

@@ -338,3 +338,32 @@ def test_status_shows_the_watermark_lag_and_measured_rpo_against_the_target(ahds
     lagging = cli("--sim", "-o", "json", "status").json()
     assert lagging["replication"]["state"] == "lagging" and lagging["replication"]["within_rpo"] is False
     assert lagging["dr"]["enabled"] is False
+
+
+@pytest.mark.parametrize(
+    "mistake, says",
+    [
+        ("no-role", "the primary's identity has no Storage Blob Data Contributor role on fhirdemoexports"),
+        ("other-subscription", "storage account fhirexternalacct is not in subscription"),
+    ],
+)
+def test_a_primary_that_cannot_export_is_refused_before_any_export(isolated, cli, mistake, says):
+    """AZURE-FACTS ($export): the service's identity needs Storage Blob Data Contributor on the account, and the
+    account must be in the service's subscription (export-data.md)."""
+    world = make_world(isolated, kind="ahds", export=True, mistakes=(mistake,))
+    cli("--sim", "enable", "--apply", "--yes")  # the standby is built as far as it can be
+    result = cli("--sim", "replicate")
+    assert result.exit_code == 2, result.output
+    assert says in result.output
+    assert _jobs(world, "export") == 0
+
+
+def test_throttling_is_ridden_out_by_azure_core(ahds, cli):
+    """AZURE-FACTS (Azure SDK behaviour): azure-core retries 429 honouring Retry-After; fhirdr does not retry on
+    top. Two throttled export requests and one throttled status poll still make one verified cycle."""
+    _seed(ahds)
+    ahds.store.add_fault("GET", "/$export", "429", 2, 1)
+    ahds.store.add_fault("GET", "/_operations/export/*", "429", 1, 1)
+    result = cli("--sim", "replicate")
+    assert result.exit_code == 0, result.output
+    assert _jobs(ahds, "export") == 1 and _latest(ahds, STANDBY) == _latest(ahds, PRIMARY)
