@@ -101,10 +101,8 @@ class Replicator:
             with azure_errors("replicating"):
                 self._run(summary, started, reconcile, dry_run_reconcile)
             summary["status"] = "ok"
-        except PrimaryUnreachable as exc:
-            summary.update(
-                status="unreachable", errors=[exc.message], unreachable_since=self._unreachable_since(started)
-            )
+        except PrimaryUnreachable:
+            summary.update(status="unreachable", unreachable_since=self._unreachable_since(started))
             summary["errors"] = [self._unreachable_text(summary)]
         except (CycleFailed, AzureError) as exc:
             summary.update(status="failed", errors=summary["errors"] or [exc.message])

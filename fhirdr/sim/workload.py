@@ -92,9 +92,12 @@ def _write(store: Store, service: str, rtype: str, rid: str, version: int, body:
 
 def _existing(store: Store, service: str, rtype: str, share: float) -> tuple[str, int, dict[str, Any]] | None:
     """A live resource among the last thousand written of the type (recent data is what changes)."""
+    # A range of the write log's newest rows (the unary + keeps SQLite on the rowid range, not the type index,
+    # which would sort every write of the type on each call).
+    newest = store._conn.execute("SELECT MAX(seq) FROM fhir_writes").fetchone()[0] or 0
     row = store._conn.execute(
-        "SELECT rid FROM fhir_writes WHERE service = ? AND rtype = ? ORDER BY seq DESC LIMIT 1 OFFSET ?",
-        (service.lower(), rtype, int(share * 1000)),
+        "SELECT rid FROM fhir_writes WHERE seq > ? AND +service = ? AND +rtype = ? ORDER BY seq DESC LIMIT 1 OFFSET ?",
+        (newest - 10_000, service.lower(), rtype, int(share * 1000)),
     ).fetchone()
     if row is None:
         return None
