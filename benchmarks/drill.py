@@ -36,17 +36,27 @@ def main() -> None:
             env = {**os.environ, "FHIRDR_STATE_DIR": str(Path(tmp) / "state"), "NO_COLOR": "1"}
             env.pop("FHIRDR_SIM", None)
             started = time.perf_counter()
-            done = subprocess.run(fhirdr() + ["--sim", "-o", "json", "drill"], env=env, cwd=tmp,
-                                  capture_output=True, text=True, check=False)
+            done = subprocess.run(
+                fhirdr() + ["--sim", "-o", "json", "drill"],
+                env=env,
+                cwd=tmp,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             walls.append(time.perf_counter() - started)
             doc = json.loads(done.stdout)
             stamps = [datetime.fromisoformat(c["at"]).timestamp() for c in doc["canaries"]]
             spans.append((max(stamps) - min(stamps)) / 3600)
             writes.append(len(stamps))
-    print(f"{'runs':>4} {'median wall s':>13} {'min s':>6} {'max s':>6} {'simulated h':>11} {'canaries':>8} "
-          f"{'target s':>8}")
-    print(f"{options.runs:4d} {statistics.median(walls):13.2f} {min(walls):6.2f} {max(walls):6.2f} "
-          f"{statistics.median(spans):11.2f} {statistics.median(writes):8.0f} {15:8d}")
+    print(
+        f"{'runs':>4} {'median wall s':>13} {'min s':>6} {'max s':>6} {'simulated h':>11} {'canaries':>8} "
+        f"{'target s':>8}"
+    )
+    print(
+        f"{options.runs:4d} {statistics.median(walls):13.2f} {min(walls):6.2f} {max(walls):6.2f} "
+        f"{statistics.median(spans):11.2f} {statistics.median(writes):8.0f} {15:8d}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """The DR state of an AHDS FHIR service: its standby, how far the standby's configuration matches, readiness.
 
 The document has every key of `fhirdr.status.STATUS_KEYS` (pipelines read one shape for every kind)
-plus `standby` and `parity`. Replication lag comes with `fhirdr replicate`; until then DR is not on.
+plus `standby` and `parity`. Replication is read from the state `fhirdr replicate` keeps in the storage
+account: the last verified watermark, the lag now (now - watermark), the RPO measured over the last
+cycles (p50, p99, max) against the target's `rpo_minutes`, the last cycle and who holds the lease.
 """
 
 from __future__ import annotations
@@ -81,11 +83,21 @@ def read_standby_status(ctx: Context) -> dict[str, Any]:
                 "state": "standby-ready",
                 "detail": f"standby in {standby_doc['region']} matches the primary; no replication yet",
             }
-    warnings.insert(0, f"DR is not on ({dr['state']}): {dr['detail']}")
+    rpo_seconds = target.objectives.rpo_minutes * 60
+    replication = read_replication(ctx, primary, rpo_seconds)
+    if dr["state"] == "standby-ready" and replication["state"] in ("replicating", "lagging"):
+        dr = {
+            "enabled": replication["state"] == "replicating",
+            "state": replication["state"],
+            "detail": replication["detail"],
+        }
+    elif dr["state"] == "standby-ready" and replication["state"] != "not-configured":
+        dr = {**dr, "detail": replication["detail"]}
+    if not dr["enabled"]:
+        warnings.insert(0, f"DR is not on ({dr['state']}): {dr['detail']}")
     for area, item in ready.items():
         if item["status"] in ("findings", "error"):
             warnings.append(f"{area}: {item['summary']}")
-    rpo_seconds = target.objectives.rpo_minutes * 60
     regions = {
         primary_region: {
             "state": "up" if endpoint["answers"] else "down",
@@ -118,7 +130,7 @@ def read_standby_status(ctx: Context) -> dict[str, Any]:
         "primary_region": primary_region,
         "secondary_region": standby_doc["region"],
         "dr": dr,
-        "replication": {"state": "not-configured", "lag_seconds": None, "rpo_seconds": rpo_seconds, "within_rpo": None},
+        "replication": {key: value for key, value in replication.items() if key != "detail"},
         "compute_region": compute,
         "data_region": primary_region,
         "split": {"active": False, "added_latency_ms": 0},
@@ -126,9 +138,9 @@ def read_standby_status(ctx: Context) -> dict[str, Any]:
         "throughput": {"primary_ru": None, "secondary_ru": None, "parity": None},
         "tickets": [],
         "readiness": ready,
-        "healthy": False,
+        "healthy": not warnings,
         "warnings": warnings,
-        "summary": f"degraded: {warnings[0]}",
+        "summary": f"degraded: {warnings[0]}" if warnings else "healthy",
         "incident": incident,
         "regions": {
             "primary": primary_region,
@@ -143,3 +155,83 @@ def read_standby_status(ctx: Context) -> dict[str, Any]:
         "next_steps": next_steps,
     }
     return {**{key: doc[key] for key in STATUS_KEYS + OUTAGE_KEYS}, "standby": standby_doc, "parity": parity}
+
+
+def read_replication(ctx: Context, primary: Any, rpo_seconds: int) -> dict[str, Any]:
+    """What `fhirdr replicate` recorded: three small blobs (watermark, last cycle, lease), read at once."""
+    from fhirdr.replication.state import ReplicationState
+    from fhirdr.replication.times import parse_instant
+
+    target = ctx.target
+    settings = target.replication
+    config = primary.export_configuration
+    account = settings.storage_account or (config.storage_account_name if config else None)
+    empty: dict[str, Any] = {
+        "state": "not-configured",
+        "lag_seconds": None,
+        "rpo_seconds": rpo_seconds,
+        "within_rpo": None,
+        "watermark": None,
+        "measured_rpo": None,
+        "last_cycle": None,
+        "lease": None,
+        "detail": "no replication yet (`fhirdr replicate`)",
+    }
+    if not account:
+        return {**empty, "detail": "no export storage account: replication cannot run"}
+    state = ReplicationState(ctx.azure, account, settings.container, f"{target.workspace}-{target.service}")
+    with azure_errors(f"reading the replication state in {account}/{settings.container}"):
+        if not state.container_exists():
+            return {**empty, "detail": f"no container {settings.container} in {account} (`fhirdr enable --apply`)"}
+        (mark, _), last, lease = concurrently(state.watermark, state.last, state.holder)
+    if not mark:
+        detail = "no cycle has completed yet" if last else empty["detail"]
+        return {**empty, "last_cycle": _cycle(last), "lease": lease, "detail": detail}
+    lag = round(ctx.azure.now() - parse_instant(mark["watermark"]), 3)
+    samples = sorted(float(s) for s in mark.get("rpo_samples") or [])
+    measured = (
+        {
+            "p50": _rank(samples, 0.50),
+            "p99": _rank(samples, 0.99),
+            "max": samples[-1],
+            "cycles": len(samples),
+            "within_rpo": samples[-1] <= rpo_seconds,
+        }
+        if samples
+        else None
+    )
+    within = lag <= rpo_seconds
+    detail = (
+        f"watermark {mark['watermark']}, lag {lag:.0f} s"
+        + (
+            f", measured RPO p50 {measured['p50']:.0f} s / p99 {measured['p99']:.0f} s / max {measured['max']:.0f} s"
+            if measured
+            else ""
+        )
+        + f" against {rpo_seconds} s"
+    )
+    return {
+        "state": "replicating" if within else "lagging",
+        "lag_seconds": lag,
+        "rpo_seconds": rpo_seconds,
+        "within_rpo": within,
+        "watermark": mark["watermark"],
+        "measured_rpo": measured,
+        "last_cycle": _cycle(last),
+        "lease": lease,
+        "detail": detail,
+    }
+
+
+def _rank(samples: list[float], share: float) -> float:
+    """The nearest-rank percentile of sorted samples."""
+    import math
+
+    return samples[max(0, math.ceil(share * len(samples)) - 1)]
+
+
+def _cycle(last: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not last:
+        return None
+    keys = ("cycle", "status", "started", "ended", "exported", "imported", "duplicates", "errors", "holder")
+    return {key: last.get(key) for key in keys}

@@ -171,6 +171,24 @@ FRONT_DOOR_SKUS = ("Standard_AzureFrontDoor", "Premium_AzureFrontDoor")
 
 
 @dataclass(frozen=True)
+class ReplicationSettings:
+    """How `fhirdr replicate` feeds the standby of an `ahds` target ([replication] in the target file).
+
+    storage_account: where the primary exports and the standby imports from (default: the primary's
+    exportConfiguration.storageAccountName, read at run time); container: the export container, which also
+    holds the replicator's state; overlap: how far before the watermark each export starts, for writes still
+    committing at the previous cycle's end; reconcile_every: a hard-delete reconciliation every N cycles of
+    `--follow` (0: only with --reconcile); lease: how long a runner's lease lasts without renewal.
+    """
+
+    storage_account: str | None = None
+    container: str = "fhirdr-replication"
+    overlap_seconds: float = 60.0
+    reconcile_every: int = 0
+    lease_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
 class Contact:
     """Who support contacts about a ticket fhirdr files."""
 
@@ -209,6 +227,7 @@ class Target:
     workspace: str | None = None
     standby: StandbySettings | None = None
     endpoint: EndpointSettings | None = None
+    replication: ReplicationSettings = field(default_factory=ReplicationSettings)
     contact: Contact | None = None
     extras: Extras = field(default_factory=Extras)
     source: Path | None = None
@@ -277,6 +296,7 @@ _TOP_KEYS = {
     "workspace",
     "standby",
     "endpoint",
+    "replication",
     "contact",
     "cmk",
     "export",
@@ -452,6 +472,7 @@ def parse_target(
         workspace=_parse_workspace(data, kind, where),
         standby=standby,
         endpoint=_parse_endpoint(data, kind, resource_group, where),
+        replication=_parse_replication(data, kind, where),
         contact=_parse_contact(data.get("contact"), f"{where}: [contact]"),
         extras=_parse_extras(data, where),
         source=source,
@@ -576,6 +597,42 @@ def _parse_endpoint(data: dict[str, Any], kind: str, default_group: str, where: 
         audience.rstrip("/") if audience else None,
         automatic,
     )
+
+
+_REPLICATION_KEYS = {"storage_account", "container", "overlap", "reconcile_every", "lease"}
+# Blob container names: 3-63 lower-case letters, digits and single hyphens, starting and ending alphanumeric.
+_CONTAINER = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
+
+
+def _parse_replication(data: dict[str, Any], kind: str, where: str) -> ReplicationSettings:
+    from fhirdr.durations import parse_duration
+    from fhirdr.errors import BadInputError
+
+    table = data.get("replication")
+    if table is None:
+        return ReplicationSettings()
+    where = f"{where}: [replication]"
+    if kind_of(kind).section != "standby":
+        raise TargetError(f"{where} is for kind 'ahds' (replication feeds an AHDS standby)")
+    if not isinstance(table, dict):
+        raise TargetError(f"{where} must be a table")
+    _check_unknown(table, _REPLICATION_KEYS, where)
+    account = _name(_str(table, "storage_account", where), "storage_account", where, "storage account")
+    container = _str(table, "container", where) or ReplicationSettings.container
+    if not _CONTAINER.match(container):
+        raise TargetError(
+            f"{where}: 'container' = {container!r} is not a blob container name",
+            hint="3 to 63 lower-case letters, digits and single hyphens, starting and ending with a letter or digit",
+        )
+    every = table.get("reconcile_every", 0)
+    if not isinstance(every, int) or isinstance(every, bool) or every < 0:
+        raise TargetError(f"{where}: 'reconcile_every' must be a whole number of cycles (0: never), got {every!r}")
+    try:
+        overlap = parse_duration(table.get("overlap", "1m"), f"{where}: 'overlap'", allow_zero=True, maximum=86400)
+        lease = parse_duration(table.get("lease", "5m"), f"{where}: 'lease'", minimum=15, maximum=86400)
+    except BadInputError as exc:
+        raise TargetError(exc.message, hint=exc.hint) from None
+    return ReplicationSettings(account, container, overlap, every, lease)
 
 
 def _parse_extras(data: dict[str, Any], where: str) -> Extras:

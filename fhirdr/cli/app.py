@@ -341,6 +341,7 @@ def _register() -> None:
     init.register(app)
     runs.register(app)
     sim.register(app)
+    __import__("fhirdr.cli.replicate", fromlist=["register"]).register(app)
     _use_fhirdr_classes(app)
 
 

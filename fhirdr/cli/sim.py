@@ -401,6 +401,67 @@ def _region_argument(region: str) -> str:
     return validate_region(region, "REGION")
 
 
+@sim_app.command("workload")
+def workload(
+    ctx: typer.Context,
+    rate: str = typer.Option(
+        "1000/min", "--rate", metavar="N/UNIT", help="Writes per second, minute or hour: 1000/min."
+    ),
+    duration: float = duration_option("2h", "--duration", help="For how much simulated time, e.g. 2h."),
+    updates: float = typer.Option(25.0, "--updates", min=0, max=100, help="Percent of writes that update."),
+    deletes: float = typer.Option(5.0, "--deletes", min=0, max=100, help="Percent of writes that soft-delete."),
+    hard_deletes: float = typer.Option(0.0, "--hard-deletes", min=0, max=100, help="Percent that hard-delete."),
+) -> None:
+    """Write, update and delete resources on the primary at a rate, as simulated time passes."""
+    from fhirdr.sim import workload as load
+    from fhirdr.sim.transport import open_world
+
+    settings = _settings(ctx)
+    per_second = _rate(rate)
+    if updates + deletes + hard_deletes > 100:
+        raise BadInputError("--updates, --deletes and --hard-deletes add up to more than 100 percent")
+    store = open_world(settings.sim_path)
+    service_id = _primary_service(store)
+    scheduled = load.start(store, service_id, per_second, duration, updates / 100, deletes / 100, hard_deletes / 100)
+    settings.terminal.display_success(
+        f"workload {scheduled['workload']}: {scheduled['writes']} writes on {service_id.rsplit('/', 1)[-1]} until "
+        f"{_clock_text(scheduled['until'])}, as simulated time passes (`fhirdr sim advance`, or a replicator's polls)"
+    )
+    _render_action(settings, {**scheduled, "until": _clock_text(scheduled["until"])})
+
+
+def _rate(text: str) -> float:
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|min|m|h|hour)\s*", text or "")
+    if not match or float(match.group(1)) <= 0:
+        raise BadInputError(
+            f"--rate {text!r} is not a rate", hint="write it as writes per unit: 1000/min, 20/s, 50000/h"
+        )
+    per = {"s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600, "hour": 3600}[match.group(2)]
+    value = float(match.group(1)) / per
+    if value > 10_000:
+        raise BadInputError(f"--rate {text!r} is more than 10,000 writes per second", hint="the sim models up to that")
+    return value
+
+
+def _primary_service(store: Any) -> str:
+    """The FHIR service the world's target names as its primary."""
+    from fhirdr.sim.servers import fhir_servers
+
+    target = store.recorded_target() or {}
+    servers = fhir_servers(store)
+    for key in servers:
+        parts = key.lower().split("/")
+        if target.get("service", "").lower() == parts[-1] and (
+            not target.get("workspace") or f"workspaces/{target['workspace'].lower()}/" in key.lower()
+        ):
+            return key
+    if not servers:
+        raise BadInputError("the simulated world has no FHIR service", hint="run `fhirdr sim init` first")
+    return servers[0]
+
+
 @sim_app.command("outage")
 def outage(ctx: typer.Context, region: str = typer.Argument(..., help="Region to take down, e.g. westus2.")) -> None:
     """Take a region down: its compute stops answering, its data stops replicating; failover follows."""

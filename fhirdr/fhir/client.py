@@ -59,7 +59,14 @@ class FhirClient:
         self.timeouts = timeouts
         self._client = PipelineClient(self.base_url, policies=pipeline_policies, transport=session.transport)
 
-    def request(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> FhirResponse:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> FhirResponse:
         from azure.core.exceptions import (
             ServiceRequestError,
             ServiceRequestTimeoutError,
@@ -68,10 +75,12 @@ class FhirClient:
         )
         from azure.core.rest import HttpRequest
 
-        headers = {"Content-Type": "application/fhir+json"} if body is not None else {}
+        headers = {**({"Content-Type": "application/fhir+json"} if body is not None else {}), **(headers or {})}
+        # A status or next-page URL the server gave is absolute.
+        url = path if path.startswith("https://") else f"{self.base_url}/{path.lstrip('/')}"
         request = HttpRequest(
             method,
-            f"{self.base_url}/{path.lstrip('/')}",
+            url,
             params=params,
             headers=headers,
             content=json.dumps(body) if body is not None else None,

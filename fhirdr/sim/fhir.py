@@ -60,7 +60,10 @@ def probe(store: Store, host: str) -> bool:
     return found is not None and _serving(store, found)[3] is None
 
 
-def handle(store: Store, method: str, url: str, headers: dict[str, str], content: Any) -> Response:
+def handle(
+    store: Store, method: str, url: str, headers: dict[str, str], content: Any, fault: str | None = None
+) -> Response:
+    """Answer one FHIR request; `fault` (fail-async, stuck-async) is a fault rule for the job it starts."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if not headers.get("Authorization", headers.get("authorization", "")).startswith("Bearer "):
@@ -99,18 +102,27 @@ def handle(store: Store, method: str, url: str, headers: dict[str, str], content
             },
             headers_out,
         )
+    from fhirdr.sim.fhir_jobs import complete_due
+
+    complete_due(store, service_id)  # bulk jobs run on the server whether or not anyone polls them
+    upto = lifecycle.applied_seq(store, ds, ds.write_region)
+    bulk = _bulk(store, service_id, f"https://{host}", method, url, path, headers, content, upto, fault)
+    if bulk is not None:
+        return Response(bulk.status, bulk.body, {**headers_out, **bulk.headers})
     match = _PATH.match(path)
     if not match:
         return _outcome(404, "not-found", f"No route for {path}.")
     rtype, rid = match.group("type"), match.group("id")
-    upto = lifecycle.applied_seq(store, ds, ds.write_region)
     if method == "GET" and rid:
         current = store.fhir_latest(service_id, rtype, rid, upto)
         if current is None or current["body"] is None:
             return _outcome(404 if current is None else 410, "not-found", f"{rtype}/{rid} not found.")
         return Response(200, current["body"], {**headers_out, "ETag": f'W/"{current["version"]}"'})
     if method == "GET":
-        return Response(200, _search(store, service_id, rtype, upto, parse_qs(parts.query)), headers_out)
+        query = parse_qs(parts.query)
+        if "_count" in query or "_elements" in query:
+            return Response(200, _search_page(store, service_id, f"https://{host}", rtype, upto, query), headers_out)
+        return Response(200, _search(store, service_id, rtype, upto, query), headers_out)
     if method in ("POST", "PUT"):
         try:
             body = json.loads(content.decode() if isinstance(content, bytes | bytearray) else content or "")
@@ -133,6 +145,10 @@ def handle(store: Store, method: str, url: str, headers: dict[str, str], content
             body,
             {**headers_out, "ETag": f'W/"{version}"', "Location": f"https://{host}/{rtype}/{rid}/_history/{version}"},
         )
+    if method == "DELETE" and rid and parse_qs(parts.query).get("_hardDelete") == ["true"]:
+        # DELETE ?_hardDelete=true removes the resource with its history: nothing is left to export.
+        store.fhir_hard_delete(service_id, rtype, rid)
+        return Response(204, None, headers_out)
     if method == "DELETE" and rid:
         current = store.fhir_latest(service_id, rtype, rid, upto)
         if current is not None and current["body"] is not None:
@@ -163,3 +179,105 @@ def _search(store: Store, service_id: str, rtype: str, upto: int, query: dict[st
         "total": total,
         "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources],
     }
+
+
+_OPERATION = re.compile(r"^/_operations/(?P<kind>export|import|reindex)/(?P<id>[A-Za-z0-9\-]{1,64})$")
+_HISTORY = re.compile(r"^(?:/(?P<type>[A-Z][A-Za-z]+)(?:/(?P<id>[A-Za-z0-9\-.]{1,64}))?)?/_history$")
+PAGE_LIMIT = 1000  # the largest _count the FHIR service honours in one page
+
+
+def _bulk(
+    store: Store,
+    service_id: str,
+    base: str,
+    method: str,
+    url: str,
+    path: str,
+    headers: dict[str, str],
+    content: Any,
+    upto: int,
+    fault: str | None,
+) -> Response | None:
+    """$export, $import, $reindex, their status URLs, and _history; None for any other path."""
+    from fhirdr.sim import fhir_jobs
+
+    prefer = headers.get("Prefer", headers.get("prefer", ""))
+    query = parse_qs(urlsplit(url).query)
+    if path == "/$export" and method == "GET":
+        return fhir_jobs.start_export(store, service_id, base, url, query, prefer, fault)
+    if path in ("/$import", "/$reindex") and method == "POST":
+        try:
+            body = json.loads(content.decode() if isinstance(content, bytes | bytearray) else content or "null")
+        except ValueError:
+            return _outcome(400, "structure", "The body is not JSON.")
+        if path == "/$reindex":
+            return fhir_jobs.start_reindex(store, service_id, base)
+        return fhir_jobs.start_import(store, service_id, base, body, prefer, fault)
+    operation = _OPERATION.match(path)
+    if operation and method in ("GET", "DELETE"):
+        return fhir_jobs.job_status(store, service_id, operation["kind"], operation["id"], method)
+    history = _HISTORY.match(path)
+    if history and method == "GET":
+        return Response(200, _history(store, service_id, base, history["type"], history["id"], upto, query))
+    return None
+
+
+def _history(
+    store: Store, service_id: str, base: str, rtype: str | None, rid: str | None, upto: int, query: dict[str, list[str]]
+) -> dict[str, Any]:
+    """A history Bundle, newest first, paged by `_count` (a delete is an entry without a resource)."""
+    from fhirdr.sim.fhir_jobs import parse_instant
+
+    since = parse_instant(query["_since"][0]) if query.get("_since") else None
+    count = min(PAGE_LIMIT, int((query.get("_count") or ["100"])[0]))
+    offset = int((query.get("ct") or ["0"])[0])
+    rows = store.fhir_history(service_id, rtype, rid, since, upto)
+    entries = []
+    for row_type, row_id, version, body, when in rows[offset : offset + count]:
+        entry: dict[str, Any] = {"fullUrl": f"{base}/{row_type}/{row_id}"}
+        if body is not None:
+            entry["resource"] = json.loads(body)
+            entry["request"] = {"method": "PUT" if version > 1 else "POST", "url": f"{row_type}/{row_id}"}
+        else:
+            entry["request"] = {"method": "DELETE", "url": f"{row_type}/{row_id}"}
+        entry["response"] = {"status": "200" if body else "204", "etag": f'W/"{version}"', "lastModified": _iso(when)}
+        entries.append(entry)
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "history", "entry": entries}
+    if offset + count < len(rows):
+        path = "/".join(part for part in (rtype, rid) if part)
+        params = "&".join(f"{k}={v[0]}" for k, v in query.items() if k != "ct")
+        bundle["link"] = [
+            {"relation": "next", "url": f"{base}/{path + '/' if path else ''}_history?{params}&ct={offset + count}"}
+        ]
+    return bundle
+
+
+def _search_page(
+    store: Store, service_id: str, base: str, rtype: str, upto: int, query: dict[str, list[str]]
+) -> dict[str, Any]:
+    """A search page in id order with a continuation token; `_elements=id` returns only the ids."""
+    count = max(1, min(PAGE_LIMIT, int((query.get("_count") or ["10"])[0])))
+    after = (query.get("ct") or [""])[0]
+    if query.get("_id"):
+        wanted = sorted({i for value in query["_id"] for i in value.split(",") if i and i > after})
+        ids = [i for i in wanted if (store.fhir_latest(service_id, rtype, i, upto) or {}).get("body") is not None]
+        ids = ids[: count + 1]
+    else:
+        ids = store.fhir_live_ids(service_id, rtype, upto, after, count + 1)
+    page, more = ids[:count], len(ids) > count
+    only_ids = (query.get("_elements") or [""])[0] == "id"
+    entries = []
+    for rid in page:
+        if only_ids:
+            resource: dict[str, Any] = {"resourceType": rtype, "id": rid, "meta": {"tag": [_SUBSETTED]}}
+        else:
+            resource = (store.fhir_latest(service_id, rtype, rid, upto) or {}).get("body") or {}
+        entries.append({"fullUrl": f"{base}/{rtype}/{rid}", "resource": resource, "search": {"mode": "match"}})
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+    if more:
+        params = "&".join(f"{k}={v[0]}" for k, v in query.items() if k != "ct")
+        bundle["link"] = [{"relation": "next", "url": f"{base}/{rtype}?{params}&ct={page[-1]}"}]
+    return bundle
+
+
+_SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}

@@ -71,6 +71,38 @@ CREATE TABLE IF NOT EXISTS fhir_lost (
     time REAL NOT NULL,
     lost_at REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS fhir_by_time ON fhir_writes (service, time);
+CREATE TABLE IF NOT EXISTS fhir_jobs (
+    id TEXT PRIMARY KEY,           -- the job id in its Content-Location
+    service TEXT NOT NULL,         -- lower-cased service id
+    kind TEXT NOT NULL,            -- export, import, reindex
+    state TEXT NOT NULL,           -- running, completed, failed, cancelled
+    queued REAL NOT NULL,          -- simulated time the job was accepted
+    due REAL NOT NULL,             -- simulated time it finishes (throughput model, see sim/fhir_jobs.py)
+    request TEXT NOT NULL,         -- JSON: what was asked
+    result TEXT                    -- JSON: the status body once finished
+);
+CREATE TABLE IF NOT EXISTS blob_containers (
+    account TEXT NOT NULL,
+    name TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    modified REAL NOT NULL,
+    PRIMARY KEY (account, name)
+);
+CREATE TABLE IF NOT EXISTS blobs (
+    account TEXT NOT NULL,
+    container TEXT NOT NULL,
+    name TEXT NOT NULL,
+    body BLOB NOT NULL,
+    etag TEXT NOT NULL,
+    modified REAL NOT NULL,
+    content_type TEXT,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    lease_id TEXT,
+    lease_expires REAL,            -- NULL with a lease id: an infinite lease
+    lease_duration REAL,           -- seconds a renewal extends the lease by
+    PRIMARY KEY (account, container, name)
+);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     time REAL NOT NULL,
@@ -135,6 +167,15 @@ class Store:
             f"the simulated world at {self.path} is corrupt or truncated ({exc})",
             hint="rebuild it with `fhirdr sim init --force` (this replaces the world)",
         )
+
+    def ensure_tables(self) -> None:
+        """Create the tables a newer fhirdr added (FHIR jobs, blob storage) in a world built before them."""
+        if getattr(self._local, "tables_checked", False):
+            return
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                self._conn.execute(statement)
+        self._local.tables_checked = True
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -394,7 +435,7 @@ class Store:
     def fhir_latest(self, service: str, rtype: str, rid: str, upto: int) -> dict[str, Any] | None:
         row = self._conn.execute(
             "SELECT version, body, time FROM fhir_writes WHERE service = ? AND rtype = ? AND rid = ? AND seq <= ? "
-            "ORDER BY seq DESC LIMIT 1",
+            "ORDER BY version DESC, seq DESC LIMIT 1",
             (service.lower(), rtype, rid, upto),
         ).fetchone()
         if not row:
@@ -402,12 +443,104 @@ class Store:
         return {"version": row[0], "body": json.loads(row[1]) if row[1] else None, "time": row[2]}
 
     def fhir_all_latest(self, service: str, rtype: str, upto: int) -> list[dict[str, Any]]:
+        # The highest version is the current one (an incremental $import may bring versions out of order);
+        # SQLite takes the bare columns from the row that holds MAX(version).
         rows = self._conn.execute(
-            "SELECT w.rid, w.version, w.body FROM fhir_writes w JOIN (SELECT rid, MAX(seq) AS seq FROM fhir_writes "
-            "WHERE service = ? AND rtype = ? AND seq <= ? GROUP BY rid) last ON w.seq = last.seq ORDER BY w.seq",
+            "SELECT rid, MAX(version), body, seq FROM fhir_writes WHERE service = ? AND rtype = ? AND seq <= ? "
+            "GROUP BY rid ORDER BY seq",
             (service.lower(), rtype, upto),
         )
         return [{"id": r[0], "version": r[1], "body": json.loads(r[2])} for r in rows if r[2] is not None]
+
+    def fhir_live_ids(self, service: str, rtype: str, upto: int, after: str, limit: int) -> list[str]:
+        """A page of the ids of a type whose current version is not deleted, in id order, after `after`."""
+        rows = self._conn.execute(
+            "SELECT rid, MAX(version), body IS NOT NULL FROM fhir_writes WHERE service = ? AND rtype = ? AND rid > ? "
+            "AND seq <= ? GROUP BY rid ORDER BY rid",
+            (service.lower(), rtype, after, upto),
+        )
+        ids: list[str] = []
+        for rid, _, live in rows:
+            if live:
+                ids.append(rid)
+                if len(ids) >= limit:
+                    break
+        return ids
+
+    def fhir_has_version(self, service: str, rtype: str, rid: str, version: int) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM fhir_writes WHERE service = ? AND rtype = ? AND rid = ? AND version = ? LIMIT 1",
+            (service.lower(), rtype, rid, version),
+        ).fetchone()
+        return row is not None
+
+    def fhir_append_at(self, service: str, rtype: str, rid: str, version: int, body: dict | None, when: float) -> int:
+        """A version written with the time it carries (an incremental $import keeps lastUpdated)."""
+        cursor = self._conn.execute(
+            "INSERT INTO fhir_writes (service, rtype, rid, version, body, time) VALUES (?, ?, ?, ?, ?, ?)",
+            (service.lower(), rtype, rid, version, json.dumps(body) if body is not None else None, when),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def fhir_versions_between(
+        self, service: str, since: float | None, till: float, types: list[str] | None = None
+    ) -> Iterator[tuple[str, str, int, str | None, float]]:
+        """(type, id, version, body JSON or None for a delete, time) of every write in [since, till], by type."""
+        sql = "SELECT rtype, rid, version, body, time FROM fhir_writes WHERE service = ? AND time <= ?"
+        args: list[Any] = [service.lower(), till]
+        if since is not None:
+            sql += " AND time >= ?"
+            args.append(since)
+        if types:
+            sql += f" AND rtype IN ({','.join('?' * len(types))})"
+            args += types
+        yield from self._conn.execute(sql + " ORDER BY rtype, seq", args)
+
+    def fhir_count_between(self, service: str, since: float | None, till: float) -> int:
+        sql = "SELECT COUNT(*) FROM fhir_writes WHERE service = ? AND time <= ?"
+        args: list[Any] = [service.lower(), till]
+        if since is not None:
+            sql += " AND time >= ?"
+            args.append(since)
+        return int(self._conn.execute(sql, args).fetchone()[0])
+
+    def fhir_body_before(self, service: str, rtype: str, rid: str, version: int) -> dict | None:
+        """The last body a resource had before `version` (what a soft delete exports)."""
+        row = self._conn.execute(
+            "SELECT body FROM fhir_writes WHERE service = ? AND rtype = ? AND rid = ? AND version < ? "
+            "AND body IS NOT NULL ORDER BY version DESC LIMIT 1",
+            (service.lower(), rtype, rid, version),
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def fhir_history(
+        self, service: str, rtype: str | None, rid: str | None, since: float | None, upto: int
+    ) -> list[tuple[str, str, int, str | None, float]]:
+        """Every version (type, id, version, body JSON or None, time), newest first, as `_history` lists them."""
+        sql = "SELECT rtype, rid, version, body, time FROM fhir_writes WHERE service = ? AND seq <= ?"
+        args: list[Any] = [service.lower(), upto]
+        if rtype:
+            sql += " AND rtype = ?"
+            args.append(rtype)
+        if rid:
+            sql += " AND rid = ?"
+            args.append(rid)
+        if since is not None:
+            sql += " AND time >= ?"
+            args.append(since)
+        return list(self._conn.execute(sql + " ORDER BY time DESC, version DESC", args))
+
+    def fhir_types(self, service: str) -> list[str]:
+        rows = self._conn.execute(
+            "SELECT DISTINCT rtype FROM fhir_writes WHERE service = ? ORDER BY rtype", (service.lower(),)
+        )
+        return [r[0] for r in rows]
+
+    def fhir_hard_delete(self, service: str, rtype: str, rid: str) -> int:
+        """Remove a resource with all its history ($purge-history / hard delete): no trace is left."""
+        return self._conn.execute(
+            "DELETE FROM fhir_writes WHERE service = ? AND rtype = ? AND rid = ?", (service.lower(), rtype, rid)
+        ).rowcount
 
     def fhir_lose_after(self, service: str, seq: int) -> int:
         """Writes after `seq` never reached the region that now takes writes: they are gone."""

@@ -23,7 +23,7 @@ def on(kind: str) -> Callable[[Handler], Handler]:
 
 
 def _load_handlers() -> None:
-    from fhirdr.sim import lifecycle  # noqa: F401 - registers handlers on import
+    from fhirdr.sim import lifecycle, workload  # noqa: F401 - they register handlers on import
     from fhirdr.sim.providers import cosmosdb, healthcareapis, support  # noqa: F401 - they register handlers
 
 

@@ -17,6 +17,7 @@ from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest._http_response_impl import HttpResponseImpl
 from azure.core.utils import CaseInsensitiveDict
 
+from fhirdr.sim.blob import BLOB_SUFFIX
 from fhirdr.sim.exceptions import ArmError
 from fhirdr.sim.fhir import FHIR_SUFFIX
 from fhirdr.sim.fhir import answers as fhir_answers
@@ -58,6 +59,26 @@ class _Closed:
         return None
 
 
+class _Chunks:
+    """What a streamed download reads (azure-storage-blob streams blob content and sets attributes on the
+    stream): the body in 4 MiB chunks."""
+
+    def __init__(self, pipeline: Any, response: Any, **kwargs: Any) -> None:
+        content = response._content or b""
+        self.response = response
+        self.content_length = len(content)
+        self._parts = iter([content[i : i + 4 * 1024 * 1024] for i in range(0, len(content), 4 * 1024 * 1024)])
+
+    def __len__(self) -> int:
+        return self.content_length
+
+    def __iter__(self) -> _Chunks:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self._parts)
+
+
 class SimResponse(HttpResponseImpl):
     """A complete in-memory HTTP response, shaped as azure-core's transports return them."""
 
@@ -69,7 +90,7 @@ class SimResponse(HttpResponseImpl):
             reason=_REASONS.get(status, "Unknown"),
             content_type=headers.get("Content-Type"),
             headers=CaseInsensitiveDict(headers),
-            stream_download_generator=None,
+            stream_download_generator=_Chunks,
         )
         self._content = content
 
@@ -144,6 +165,8 @@ class SimTransport(HttpTransport):
             return self._send_fhir(request, url)
         if front_door_answers(host):
             return self._send_front_door(request, url)
+        if host.endswith(BLOB_SUFFIX):
+            return self._send_blob(request, url)
         if host == GRAPH_HOST:
             from fhirdr.sim import graph
 
@@ -167,13 +190,16 @@ class SimTransport(HttpTransport):
         headers = dict(request.headers)
         with self.store.transaction():
             fault = self._matching_fault(parse_request(request.method, url, headers, None, self.store))
-            if fault is not None and fault["kind"] not in ASYNC_FAULTS:
+            # fail-async and stuck-async act on the $export or $import job a request starts, as on ARM operations.
+            starts_job = urlsplit(url).path.rstrip("/").endswith(("/$export", "/$import"))
+            if fault is not None and (fault["kind"] not in ASYNC_FAULTS or starts_job):
                 self.store.use_fault(fault["id"])
             if fault is not None and fault["kind"] not in (*ASYNC_FAULTS, DROP_AFTER):
                 response = self._fault_response(fault)
             else:
                 try:
-                    response = fhir.handle(self.store, request.method, url, headers, content)
+                    kind = fault["kind"] if fault is not None and starts_job else None
+                    response = fhir.handle(self.store, request.method, url, headers, content, kind)
                 except ConnectionError as exc:
                     raise ServiceRequestError(str(exc)) from None
         _drop_if_faulted(fault, response)
@@ -197,6 +223,31 @@ class SimTransport(HttpTransport):
         response = self._send_fhir(request, forwarded)
         response.headers["x-azure-ref"] = "sim"
         return response
+
+    def _send_blob(self, request: Any, url: str) -> SimResponse:
+        """Blob storage's data plane; fault rules match its path (`/{container}/{blob}`) as for FHIR."""
+        from fhirdr.sim import blob
+
+        content = getattr(request, "content", None)
+        if content is None:
+            content = getattr(request, "body", None)
+        if hasattr(content, "read"):
+            content = content.read()
+        headers = dict(request.headers)
+        with self.store.transaction():
+            fault = self._matching_fault(parse_request(request.method, url, headers, None, self.store))
+            if fault is not None and fault["kind"] not in ASYNC_FAULTS:
+                self.store.use_fault(fault["id"])
+                response = self._fault_response(fault)
+            else:
+                try:
+                    response = blob.handle(self.store, request.method, url, headers, content)
+                except ConnectionError as exc:
+                    raise ServiceRequestError(str(exc)) from None
+        if response.status == -1:
+            raise ServiceRequestError("Connection aborted (dropped by a fhirdr sim fault rule)")
+        body = response.body if isinstance(response.body, bytes) else response.encoded()
+        return SimResponse(request, response.status, dict(response.headers), body)
 
     def handle(self, method: str, url: str, headers: dict[str, str], content: Any) -> Response:
         store = self.store

@@ -21,6 +21,7 @@ def registry() -> dict[str, type[Step]]:
         iomt,
         medtech,
         network,
+        replication,
         service,
         standby,
         support,
@@ -44,6 +45,7 @@ def registry() -> dict[str, type[Step]]:
         fhir_server,
         standby,
         frontdoor,
+        replication,
     ):
         steps.extend(module.STEPS)
     return {step.uses: step for step in steps}
