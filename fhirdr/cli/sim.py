@@ -408,9 +408,9 @@ def workload(
         "1000/min", "--rate", metavar="N/UNIT", help="Writes per second, minute or hour: 1000/min."
     ),
     duration: float = duration_option("2h", "--duration", help="For how much simulated time, e.g. 2h."),
-    updates: float = typer.Option(25.0, "--updates", min=0, max=100, help="Percent of writes that update."),
-    deletes: float = typer.Option(5.0, "--deletes", min=0, max=100, help="Percent of writes that soft-delete."),
-    hard_deletes: float = typer.Option(0.0, "--hard-deletes", min=0, max=100, help="Percent that hard-delete."),
+    updates: float = typer.Option(25.0, "--updates", metavar="PERCENT", help="Percent of writes that update."),
+    deletes: float = typer.Option(5.0, "--deletes", metavar="PERCENT", help="Percent of writes that soft-delete."),
+    hard_deletes: float = typer.Option(0.0, "--hard-deletes", metavar="PERCENT", help="Percent that hard-delete."),
 ) -> None:
     """Write, update and delete resources on the primary at a rate, as simulated time passes."""
     from fhirdr.sim import workload as load
@@ -418,8 +418,8 @@ def workload(
 
     settings = _settings(ctx)
     per_second = _rate(rate)
-    if updates + deletes + hard_deletes > 100:
-        raise BadInputError("--updates, --deletes and --hard-deletes add up to more than 100 percent")
+    if min(updates, deletes, hard_deletes) < 0 or updates + deletes + hard_deletes > 100:
+        raise BadInputError("--updates, --deletes and --hard-deletes are percentages from 0 that add up to at most 100")
     store = open_world(settings.sim_path)
     service_id = _primary_service(store)
     scheduled = load.start(store, service_id, per_second, duration, updates / 100, deletes / 100, hard_deletes / 100)
