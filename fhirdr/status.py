@@ -62,8 +62,6 @@ __all__ = ["OUTAGE_KEYS", "STATUS_KEYS", "last_failover", "read_status", "replic
 OUTAGE_KEYS = ("incident", "regions", "endpoint", "replicas", "resource_health", "next_steps")
 
 
-
-
 def read_status(ctx: Context) -> dict[str, Any]:
     """Everything `fhirdr status` shows, read the way the target's kind needs (its `status_reader`)."""
     if kind_of(ctx.target).status_reader == "standby":
