@@ -412,6 +412,31 @@ def workspace_hosts(target: Any, role: str, fhir_suffix: str) -> list[str]:
     return [urlsplit(service_url(workspace, service, fhir_suffix)).hostname or ""]
 
 
+def connected_endpoints(network: Any, resource: Any) -> Any:
+    """(connection, private endpoint, the resource's group ids on it) for each private endpoint connection of
+    `resource` (a service or workspace) whose endpoint still exists."""
+    for connection in resource.properties.private_endpoint_connections or []:
+        ref_id = connection.private_endpoint.id if connection.private_endpoint else None
+        if not ref_id:
+            continue
+        ref = ArmId.parse(ref_id)
+        endpoint = get_or_none(network.private_endpoints.get, ref.resource_group, ref.name)
+        if endpoint is None:
+            continue
+        links = list(endpoint.private_link_service_connections or []) + list(
+            endpoint.manual_private_link_service_connections or []
+        )
+        groups = sorted(
+            {
+                g
+                for link in links
+                if (link.private_link_service_id or "").lower() == resource.id.lower()
+                for g in link.group_ids or []
+            }
+        )
+        yield connection, endpoint, groups
+
+
 def read_workspace_endpoint(step: Step, role: str) -> WorkspaceEndpoint:
     """The private endpoint of the primary or the standby workspace (the one the target names, else the first
     for the workspace's private link group). A missing primary workspace is bad input; a missing standby is a fact."""
@@ -433,25 +458,7 @@ def read_workspace_endpoint(step: Step, role: str) -> WorkspaceEndpoint:
         return WorkspaceEndpoint(None, None, None, [], None, [], [], hosts)
     network = step.ctx.azure.network()
     found: WorkspaceEndpoint | None = None
-    for connection in workspace.properties.private_endpoint_connections or []:
-        ref_id = connection.private_endpoint.id if connection.private_endpoint else None
-        if not ref_id:
-            continue
-        ref = ArmId.parse(ref_id)
-        endpoint = get_or_none(network.private_endpoints.get, ref.resource_group, ref.name)
-        if endpoint is None:
-            continue
-        links = list(endpoint.private_link_service_connections or []) + list(
-            endpoint.manual_private_link_service_connections or []
-        )
-        groups = sorted(
-            {
-                g
-                for link in links
-                if (link.private_link_service_id or "").lower() == workspace.id.lower()
-                for g in link.group_ids or []
-            }
-        )
+    for connection, endpoint, groups in connected_endpoints(network, workspace):
         if not (wanted and endpoint.name.lower() == wanted) and (found is not None or WORKSPACE_GROUP not in groups):
             continue
         state = connection.private_link_service_connection_state

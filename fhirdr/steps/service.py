@@ -9,8 +9,7 @@ from fhirdr.azure.session import get_or_none, wait
 from fhirdr.errors import TargetError
 from fhirdr.regions import normalise_region
 from fhirdr.steps.base import Change, Param, Step, text
-from fhirdr.steps.ids import ArmId
-from fhirdr.steps.network import endpoint_ips
+from fhirdr.steps.network import connected_endpoints, endpoint_ips
 
 
 def read_service(step: Step) -> Any:
@@ -76,25 +75,7 @@ def read_endpoint(step: Step, group: str = "fhir") -> EndpointFacts:
     wanted = (target.private_link.private_endpoint or "").lower() if target.private_link else ""
     network = step.ctx.azure.network()
     fallback: EndpointFacts | None = None
-    for connection in service.properties.private_endpoint_connections or []:
-        endpoint_ref = connection.private_endpoint.id if connection.private_endpoint else None
-        if not endpoint_ref:
-            continue
-        ref = ArmId.parse(endpoint_ref)
-        endpoint = get_or_none(network.private_endpoints.get, ref.resource_group, ref.name)
-        if endpoint is None:
-            continue
-        links = list(endpoint.private_link_service_connections or []) + list(
-            endpoint.manual_private_link_service_connections or []
-        )
-        groups = sorted(
-            {
-                g
-                for link in links
-                if (link.private_link_service_id or "").lower() == service.id.lower()
-                for g in (link.group_ids or [])
-            }
-        )
+    for connection, endpoint, groups in connected_endpoints(network, service):
         state = connection.private_link_service_connection_state
         facts = EndpointFacts(
             service.id,
