@@ -9,40 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from fhirdr.runbook import journal as journal_module
 from fhirdr.runbook.journal import journal_path, read_journal
 from fhirdr.sim import lifecycle
+from tests.cli import test_drill_truth as _truth
 from tests.conftest import World, make_world
 
+# The Ctrl-C-at-a-phase-boundary fixture and the run id reader are the drill truth tests'.
+ctrl_c_after = _truth.ctrl_c_after
+_run_id = _truth._run_id
 SHORT = ("--steady", "3m", "--failed-over", "15m")
 
 
 def _canaries_in_store(world: World) -> list[dict]:
     service = lifecycle.services(world.store)[0]
     return world.store.fhir_all_latest(service, "Basic", world.store.fhir_last_seq(service))
-
-
-def _run_id(stderr: str) -> str:
-    return stderr.split("--resume ")[1].split("`")[0].strip()
-
-
-@pytest.fixture
-def ctrl_c_after(monkeypatch: pytest.MonkeyPatch):
-    """Ctrl-C right after the journal line `drill.phase-ended` of a phase is written."""
-
-    def arm(phase: str) -> None:
-        write = journal_module.JournalWriter.__call__
-        fired = []
-
-        def interrupting(self, event):  # type: ignore[no-untyped-def]
-            write(self, event)
-            if not fired and event.get("event") == "drill.phase-ended" and event.get("phase") == phase:
-                fired.append(phase)
-                raise KeyboardInterrupt
-
-        monkeypatch.setattr(journal_module.JournalWriter, "__call__", interrupting)
-
-    return arm
 
 
 def _figures(doc: dict) -> dict:
