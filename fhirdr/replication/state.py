@@ -109,6 +109,13 @@ class ReplicationState:
             result = client.upload_blob(data, overwrite=True)
         return str(result["etag"])
 
+    def read_document(self, name: str) -> tuple[dict[str, Any] | None, str | None]:
+        """A small JSON document of this direction's state (None when absent), with its ETag."""
+        return self._read(name)
+
+    def write_document(self, name: str, document: dict[str, Any], etag: str | None = None) -> str:
+        return self._write(name, document, etag)
+
     # -- container ----------------------------------------------------------------------------------------
 
     def container_exists(self) -> bool:

@@ -529,20 +529,29 @@ class StandbyImport(Step):
             ]
         if facts.standby is None:
             return [NO_STANDBY_YET]
-        config = facts.standby.import_configuration
-        wrong = []
-        if not (config and config.enabled):
-            wrong.append("import is not enabled")
-        if config and config.initial_import_mode:
-            wrong.append("initial import mode is on (it blocks API writes; replication needs incremental mode)")
-        if not config or (config.integration_data_store or "").lower() != facts.export_account.lower():
-            wrong.append(f"import does not read from {facts.export_account}")
-        if not facts.storage_role:
-            wrong.append(f"the standby's identity cannot read {facts.export_account}")
         return [
             Change("fix-standby", facts.standby.id, f"{what}: run `fhirdr enable --apply`", fixable=False)
-            for what in wrong
+            for what in import_problems(facts.standby, facts.export_account, facts.storage_role, "standby")
         ]
+
+
+def import_problems(service: Any, account: str, storage_role: bool, role: str) -> list[str]:
+    """What keeps a FHIR service from importing incrementally from `account` (import-data.md: importConfiguration
+    enabled, initialImportMode off for a service that takes API writes, integrationDataStore the account, and
+    the service's identity holding Storage Blob Data Contributor on it)."""
+    config = service.import_configuration
+    wrong = []
+    if not (config and config.enabled):
+        wrong.append(f"import is not enabled on the {role}")
+    if config and config.initial_import_mode:
+        wrong.append(
+            f"initial import mode is on for the {role} (it blocks API writes; replication needs incremental mode)"
+        )
+    if not config or (config.integration_data_store or "").lower() != account.lower():
+        wrong.append(f"the {role}'s import does not read from {account}")
+    if not storage_role:
+        wrong.append(f"the {role}'s identity cannot read {account}")
+    return wrong
 
 
 STEPS = [StandbyWorkspace, StandbyService, StandbyRoles, StandbyKey, StandbyImport]
