@@ -328,12 +328,26 @@ def _configure_logging(verbose: int, debug: bool) -> None:
 
 
 def _register() -> None:
-    from fhirdr.cli import checks, drill, enable, endpoint, failback, init, private_link, runs, sim, status, testplan
+    from fhirdr.cli import (
+        checks,
+        drill,
+        enable,
+        endpoint,
+        failback,
+        failover,
+        init,
+        private_link,
+        runs,
+        sim,
+        status,
+        testplan,
+    )
 
     enable.register(app)
     status.register(app)
     testplan.register(app)
     drill.register(app)
+    failover.register(app)
     failback.register(app)
     private_link.register(app)
     endpoint.register(app)

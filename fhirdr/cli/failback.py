@@ -18,12 +18,13 @@ def failback(
         False, "--dry-run", help="Show the gates and the plan; change nothing (the default without --apply)."
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="With --apply: do not ask to type the service name."),
-    max_lag: float = duration_option(
-        "60s",
+    max_lag: float | None = duration_option(
+        None,
         "--max-lag",
         allow_zero=True,
         legacy_unit=1,
-        help="Largest replication lag allowed into the recovered region, e.g. 60s; never above the RPO.",
+        help="Largest replication lag allowed into the recovered region, e.g. 60s (default 60s; 5m for ahds, whose "
+        "final cycle carries the rest while writes pause); never above the RPO.",
     ),
     force: bool = typer.Option(False, "--force", help="Override refusing gates (needs --reason; journaled)."),
     reason: str | None = typer.Option(None, "--reason", help="Why the gates are overridden."),
@@ -49,6 +50,24 @@ def failback(
     if apply and dry_run:
         raise BadInputError("--apply and --dry-run contradict each other", hint="--dry-run is the default; drop one")
     target = settings.load_target()
+    kind = kind_of(target)
+    if kind.failover_runbook:
+        from fhirdr.cli.failover import switch_options
+
+        request = RunRequest(
+            kind.failback_runbook,
+            "failback",
+            target,
+            apply=apply,
+            yes=yes,
+            resume=resume,
+            options=switch_options(target, "failback", max_lag, force, reason),
+            wait_timeout=target.replication.lease_seconds * 2,
+            confirm_by_typing=target.service,
+        )
+        raise typer.Exit(run_runbook(settings, request))
+    if max_lag is None:
+        max_lag = 60.0
     if not target.primary_region:
         raise BadInputError("the target has no primary_region: the region to fail back to")
     rpo = target.objectives.rpo_minutes * 60

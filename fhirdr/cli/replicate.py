@@ -87,6 +87,7 @@ def _loop(
     wait: bool,
     timeout: float,
 ) -> int:
+    from fhirdr.replication.direction import SWITCH_HOLDER_PREFIX
     from fhirdr.replication.state import LeaseHeld
 
     session = replicator.session
@@ -98,11 +99,24 @@ def _loop(
     while True:
         started = session.now()
         replicator.between_cycles = False
+        if follow and done:
+            switched = _follow_switch(settings, replicator)
+            if switched is None:
+                replicator.between_cycles = True
+                session.sleep(interval)
+                continue
+            replicator = switched
         try:
             summary = replicator.cycle(
                 reconcile=reconcile or bool(follow and every and (done + 1) % every == 0), dry_run_reconcile=dry_run
             )
         except LeaseHeld as held:
+            if follow and held.holder.startswith(SWITCH_HOLDER_PREFIX):
+                # A failover or failback is switching: cycles resume, in the new direction, once it is done.
+                settings.terminal.display_info(f"  a switch is running ({held.holder}); waiting for it")
+                replicator.between_cycles = True
+                session.sleep(LEASE_POLL_SECONDS)
+                continue
             if not wait or waited >= timeout:
                 if wait:
                     settings.terminal.display_error(held.message, "the lease was not free within --timeout")
@@ -123,6 +137,28 @@ def _loop(
         pause = interval if not failures else min(MAX_BACKOFF_SECONDS, interval * 2 ** min(failures - 1, 8))
         replicator.between_cycles = True
         session.sleep(max(0.0, started + pause - session.now()))
+
+
+def _follow_switch(settings: Settings, replicator: Any) -> Any | None:
+    """After a failover or failback, replicate the other way: the new active side is the source (None: not yet
+    possible, the loop waits an interval and asks again)."""
+    from fhirdr.azure.session import azure_errors
+    from fhirdr.replication import preflight
+    from fhirdr.replication.cycle import Replicator
+
+    with azure_errors("reading which service is active"):
+        if not replicator.direction_changed():
+            return replicator
+    try:
+        route = preflight.check(replicator.ctx)
+    except preflight.ConfigurationError as exc:
+        # Never go on the old way: that would carry the old primary's writes over the new active service.
+        settings.terminal.display_error(f"the active service changed, but {exc.message}", exc.hint)
+        return None
+    settings.terminal.display_info(
+        f"the active service changed: replicating {route.primary_url} -> {route.standby_url} from now on"
+    )
+    return Replicator(replicator.ctx, route, holder=replicator.holder, progress=replicator.progress)
 
 
 def _render(settings: Settings, summary: dict[str, Any]) -> None:

@@ -411,8 +411,13 @@ def workload(
     updates: float = typer.Option(25.0, "--updates", metavar="PERCENT", help="Percent of writes that update."),
     deletes: float = typer.Option(5.0, "--deletes", metavar="PERCENT", help="Percent of writes that soft-delete."),
     hard_deletes: float = typer.Option(0.0, "--hard-deletes", metavar="PERCENT", help="Percent that hard-delete."),
+    direct: bool = typer.Option(
+        False, "--direct", help="Write to the primary itself, not through the world's Front Door endpoint."
+    ),
 ) -> None:
-    """Write, update and delete resources on the primary at a rate, as simulated time passes."""
+    """Write, update and delete resources on the primary at a rate, as simulated time passes.
+
+    Where the world has a Front Door endpoint, the clients write through it (to the active service)."""
     from fhirdr.sim import workload as load
     from fhirdr.sim.transport import open_world
 
@@ -422,12 +427,23 @@ def workload(
         raise BadInputError("--updates, --deletes and --hard-deletes are percentages from 0 that add up to at most 100")
     store = open_world(settings.sim_path)
     service_id = _primary_service(store)
-    scheduled = load.start(store, service_id, per_second, duration, updates / 100, deletes / 100, hard_deletes / 100)
+    front_door = None if direct else _front_door_host(store)
+    scheduled = load.start(
+        store, service_id, per_second, duration, updates / 100, deletes / 100, hard_deletes / 100, front_door
+    )
     settings.terminal.display_success(
-        f"workload {scheduled['workload']}: {scheduled['writes']} writes on {service_id.rsplit('/', 1)[-1]} until "
+        f"workload {scheduled['workload']}: {scheduled['writes']} writes on "
+        f"{front_door or service_id.rsplit('/', 1)[-1]} until "
         f"{_clock_text(scheduled['until'])}, as simulated time passes (`fhirdr sim advance`, or a replicator's polls)"
     )
     _render_action(settings, {**scheduled, "until": _clock_text(scheduled["until"])})
+
+
+def _front_door_host(store: Any) -> str | None:
+    from fhirdr.sim.providers.cdn import ENDPOINT_TYPE
+
+    hosts = sorted(e.body["properties"].get("hostName") or "" for e in store.by_type(ENDPOINT_TYPE))
+    return next((h for h in hosts if h), None)
 
 
 def _rate(text: str) -> float:

@@ -20,6 +20,8 @@ class AhdsKind(Kind):
     name = "ahds"
     title = "Azure Health Data Services FHIR service"
     enable_runbook = "enable-ahds"
+    failover_runbook = "failover-ahds"
+    failback_runbook = "failback-ahds"
     endpoint_runbook = "endpoint-ahds"
     section = "standby"
     status_reader = "standby"

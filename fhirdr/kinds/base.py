@@ -17,6 +17,9 @@ class Kind:
     title: ClassVar[str] = ""
     enable_runbook: ClassVar[str] = ""
     failback_runbook: ClassVar[str] = ""
+    # The runbook `fhirdr failover` runs ("": Azure or the deployment fails over by itself; see failover_note).
+    failover_runbook: ClassVar[str] = ""
+    failover_note: ClassVar[str] = ""
     # Microsoft runs replication and failover (fhirdr files requests); otherwise fhirdr acts itself.
     support_operated: ClassVar[bool] = False
     # A drill can disrupt it by moving the data's write region (Cosmos DB failover priorities).

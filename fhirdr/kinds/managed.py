@@ -12,6 +12,11 @@ class ManagedKind(Kind):
     title = "Azure API for FHIR"
     enable_runbook = "enable-managed"
     failback_runbook = "failback-managed"
+    failover_note = (
+        "Azure API for FHIR fails over by itself (Microsoft's automatic failover, RTO 60 min); fhirdr has nothing "
+        "to switch. Watch it with `fhirdr status`, rehearse it with `fhirdr drill`, and bring the data back with "
+        "`fhirdr failback`"
+    )
     endpoint_note = "clients use https://{service}.azurehealthcareapis.com, which Microsoft moves at a failover"
     support_operated = True
     has_service_resource = True

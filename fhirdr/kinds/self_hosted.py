@@ -27,6 +27,11 @@ class SelfHostedKind(Kind):
     title = "self-hosted FHIR Server for Azure"
     enable_runbook = "enable-self-hosted"
     failback_runbook = "failback-self-hosted"
+    failover_note = (
+        "a self-hosted FHIR server fails over with its Cosmos DB account (service-managed failover) and Traffic "
+        "Manager's priority routing; fhirdr has nothing to switch. Rehearse it with `fhirdr drill` and come back "
+        "with `fhirdr failback`"
+    )
     endpoint_note = "the Traffic Manager profile in front of its compute ([self_hosted] traffic_manager_profile)"
     write_region_failover = True
     section = "self_hosted"

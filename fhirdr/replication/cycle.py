@@ -50,12 +50,24 @@ def default_holder() -> str:
 class Replicator:
     """Runs cycles for one target; keeps nothing between them that is not also in the storage account."""
 
-    def __init__(self, ctx: Context, route: Route, holder: str | None = None, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        route: Route,
+        holder: str | None = None,
+        progress: Progress | None = None,
+        release: bool = True,
+        lease_seconds: float | None = None,
+    ) -> None:
         self.ctx = ctx
         self.route = route
         self.session = ctx.azure
         self.settings = ctx.target.replication
         self.holder = holder or default_holder()
+        # A switch runs its final cycle under its own lease and keeps it afterwards (release=False).
+        self.release = release
+        self.sink = "primary" if route.reversed else "standby"  # the side imported into, in messages
+        self.lease_seconds = lease_seconds or self.settings.lease_seconds
         self.progress = progress or (lambda text: None)
         self.state = ReplicationState(self.session, route.account, route.container, route.name)
         self.primary = FhirClient(self.session, "", base_url=route.primary_url)
@@ -75,7 +87,7 @@ class Replicator:
         started = self.session.now()
         wall, cpu = time.perf_counter(), time.process_time()
         with azure_errors(f"taking the replication lease in {self.route.account}/{self.route.container}"):
-            self._lease = self.state.acquire(self.holder, self.settings.lease_seconds, self._cycle_id)
+            self._lease = self.state.acquire(self.holder, self.lease_seconds, self._cycle_id)
         summary: dict[str, Any] = {
             "cycle": self._cycle_id,
             "holder": self.holder,
@@ -162,9 +174,16 @@ class Replicator:
             try:
                 self.state.record(summary)
             finally:
-                if self._lease is not None:
+                if self._lease is not None and self.release:
                     self.state.release(self._lease)
-                    self._lease = None
+                self._lease = None
+
+    def direction_changed(self) -> bool:
+        """A switch made the other side active since this replicator was built (one blob read)."""
+        from fhirdr.replication.direction import read_active
+
+        active = read_active(self.session, self.ctx.target, self.route.account, self.route.container)[0]["active"]
+        return active != self.route.source_role
 
     # -- the lease while jobs run --------------------------------------------------------------------------
 
@@ -172,8 +191,8 @@ class Replicator:
         """Renew the lease once a third of it is used (a long export outlives one lease)."""
         if self._lease is None:
             return
-        if self.session.now() >= self._lease.expires - self.settings.lease_seconds * 2 / 3:
-            self._lease = self.state.renew(self._lease, self.settings.lease_seconds, self._cycle_id)
+        if self.session.now() >= self._lease.expires - self.lease_seconds * 2 / 3:
+            self._lease = self.state.renew(self._lease, self.lease_seconds, self._cycle_id)
 
     def _poll(self, client: FhirClient, started: FhirResponse, what: str, on_primary: bool) -> FhirResponse:
         location = started.headers.get("Content-Location") or started.headers.get("content-location")
@@ -251,7 +270,7 @@ class Replicator:
             self._import_batch(outputs[offset : offset + MAX_IMPORT_FILES], summary)
         summary["import_seconds"] = round(self.session.now() - began, 3)
         total = sum(summary["imported"].values())
-        self.progress(f"imported {total} versions, {summary['duplicates']} already on the standby")
+        self.progress(f"imported {total} versions, {summary['duplicates']} already on the {self.sink}")
 
     def _import_batch(self, outputs: list[dict[str, Any]], summary: dict[str, Any]) -> None:
         body = {
@@ -268,15 +287,15 @@ class Replicator:
                 ),
             ],
         }
-        self.progress(f"import: {len(outputs)} files into the standby")
+        self.progress(f"import: {len(outputs)} files into the {self.sink}")
         started = self.standby.request("POST", "$import", body, headers=ASYNC)
         if started.status != 202:
-            raise CycleFailed(f"the standby refused $import (HTTP {started.status}): {_diagnostics(started.body)}")
+            raise CycleFailed(f"the {self.sink} refused $import (HTTP {started.status}): {_diagnostics(started.body)}")
         done = self._poll(self.standby, started, "the $import status", on_primary=False)
         if done.status != 200:
             raise CycleFailed(
-                f"the standby's import failed (HTTP {done.status}): {_diagnostics(done.body)}; the watermark stays, "
-                "the next cycle repeats this window"
+                f"the {self.sink}'s import failed (HTTP {done.status}): {_diagnostics(done.body)}; the watermark "
+                "stays, the next cycle repeats this window"
             )
         result = done.body or {}
         for item in result.get("output") or []:
@@ -296,7 +315,7 @@ class Replicator:
         if problems:
             summary["errors"] = problems
             raise CycleFailed(
-                f"the standby's import reported {len(problems)} error(s) other than duplicates: {problems[0]}; "
+                f"the {self.sink}'s import reported {len(problems)} error(s) other than duplicates: {problems[0]}; "
                 "the watermark stays"
             )
 
@@ -306,7 +325,9 @@ class Replicator:
         body = {"resourceType": "Parameters", "parameter": []}
         response = self.standby.request("POST", "$reindex", body)
         if response.status not in (200, 201):
-            raise CycleFailed(f"the standby refused $reindex (HTTP {response.status}): {_diagnostics(response.body)}")
+            raise CycleFailed(
+                f"the {self.sink} refused $reindex (HTTP {response.status}): {_diagnostics(response.body)}"
+            )
         return response.headers.get("Content-Location") or response.headers.get("content-location") or "started"
 
     def _clean_up(self, manifest: dict[str, Any], summary: dict[str, Any]) -> None:

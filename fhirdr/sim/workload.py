@@ -21,9 +21,18 @@ KIND = "workload.tick"
 
 
 def start(
-    store: Store, service_id: str, per_second: float, seconds: float, updates: float, deletes: float, hard: float
+    store: Store,
+    service_id: str,
+    per_second: float,
+    seconds: float,
+    updates: float,
+    deletes: float,
+    hard: float,
+    front_door: str | None = None,
 ) -> dict[str, Any]:
-    """Schedule a workload from now for `seconds`; returns what was scheduled."""
+    """Schedule a workload from now for `seconds`; returns what was scheduled. With `front_door` (a Front Door
+    endpoint's host name) the clients write through it: to whichever service it routes to at that moment,
+    and not at all while it has no healthy enabled origin (those writes are refused, as a client sees)."""
     with store.transaction():
         number = int(store.get_meta("workloads", "0") or 0) + 1
         store.set_meta("workloads", str(number))
@@ -37,6 +46,8 @@ def start(
             "hard_deletes": hard,
             "carry": 0.0,
             "written": 0,
+            "refused": 0,
+            "front_door": front_door,
         }
         store.schedule(store.now() + TICK_SECONDS, KIND, payload)
     return {"workload": number, "service": service_id, "writes": round(per_second * seconds), "until": payload["until"]}
@@ -57,7 +68,10 @@ def tick(store: Store, payload: dict[str, Any]) -> None:
     count = int(due)
     payload["carry"] = due - count
     seed = f"{store.get_meta('seed', 'fhirdr')}/workload-{payload['workload']}"
-    service = payload["service"]
+    service = _writes_to(store, payload)
+    if service is None:
+        payload["refused"] = payload.get("refused", 0) + count
+        count = 0
     for _ in range(count):
         n = payload["written"]
         payload["written"] += 1
@@ -82,7 +96,26 @@ def tick(store: Store, payload: dict[str, Any]) -> None:
     if store.now() + TICK_SECONDS <= payload["until"]:
         store.schedule(store.now() + TICK_SECONDS, KIND, payload)
     else:
-        store.record_event("workload.done", {"workload": payload["workload"], "writes": payload["written"]})
+        store.record_event(
+            "workload.done",
+            {"workload": payload["workload"], "writes": payload["written"], "refused": payload.get("refused", 0)},
+        )
+
+
+def _writes_to(store: Store, payload: dict[str, Any]) -> str | None:
+    """The service this tick's writes land in (None: the clients' writes are refused now)."""
+    from fhirdr.sim import fhir
+    from fhirdr.sim.servers import server_for_host
+
+    host = payload.get("front_door")
+    if host:
+        from fhirdr.sim.providers.cdn import route_request
+
+        origin = route_request(store, host, "/", lambda h: fhir.probe(store, h))
+        found = server_for_host(store, origin, fhir.FHIR_SUFFIX) if origin else None
+        return found[0] if found else None
+    service = payload["service"]
+    return service if fhir._serving(store, (service, None))[3] is None else None
 
 
 def _write(store: Store, service: str, rtype: str, rid: str, version: int, body: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ def registry() -> dict[str, type[Step]]:
         service,
         standby,
         support,
+        switch,
         traffic,
     )
 
@@ -46,6 +47,7 @@ def registry() -> dict[str, type[Step]]:
         standby,
         frontdoor,
         replication,
+        switch,
     ):
         steps.extend(module.STEPS)
     return {step.uses: step for step in steps}
