@@ -183,6 +183,7 @@ def _search(store: Store, service_id: str, rtype: str, upto: int, query: dict[st
 
 _OPERATION = re.compile(r"^/_operations/(?P<kind>export|import|reindex)/(?P<id>[A-Za-z0-9\-]{1,64})$")
 _HISTORY = re.compile(r"^(?:/(?P<type>[A-Z][A-Za-z]+)(?:/(?P<id>[A-Za-z0-9\-.]{1,64}))?)?/_history$")
+_VREAD = re.compile(r"^/(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})/_history/(?P<vid>[0-9]{1,12})$")
 PAGE_LIMIT = 1000  # the largest _count the FHIR service honours in one page
 
 
@@ -216,10 +217,27 @@ def _bulk(
     operation = _OPERATION.match(path)
     if operation and method in ("GET", "DELETE"):
         return fhir_jobs.job_status(store, service_id, operation["kind"], operation["id"], method)
+    vread = _VREAD.match(path)
+    if vread and method == "GET":
+        return _vread(store, service_id, vread["type"], vread["id"], int(vread["vid"]), upto)
     history = _HISTORY.match(path)
     if history and method == "GET":
         return Response(200, _history(store, service_id, base, history["type"], history["id"], upto, query))
     return None
+
+
+def _vread(store: Store, service_id: str, rtype: str, rid: str, version: int, upto: int) -> Response:
+    """FHIR R4 http.html#vread: `GET [type]/[id]/_history/[vid]` gives that version; 410 for a delete, 404 when
+    the service never had it."""
+    for _, _, found, body, when in store.fhir_history(service_id, rtype, rid, None, upto):
+        if found != version:
+            continue
+        if body is None:
+            return _outcome(410, "deleted", f"{rtype}/{rid} version {version} is a delete.")
+        resource = json.loads(body)
+        meta = {"versionId": str(version), "lastUpdated": _iso(when), **(resource.get("meta") or {})}
+        return Response(200, {**resource, "meta": meta}, {"ETag": f'W/"{version}"'})
+    return _outcome(404, "not-found", f"{rtype}/{rid} has no version {version}.")
 
 
 def _history(
@@ -229,9 +247,11 @@ def _history(
     from fhirdr.sim.fhir_jobs import parse_instant
 
     since = parse_instant(query["_since"][0]) if query.get("_since") else None
+    # fhir-server's history takes _since and _before (KnownQueryParameterNames: "_before"), not _till.
+    before = parse_instant(query["_before"][0]) if query.get("_before") else None
     count = min(PAGE_LIMIT, int((query.get("_count") or ["100"])[0]))
     offset = int((query.get("ct") or ["0"])[0])
-    rows = store.fhir_history(service_id, rtype, rid, since, upto)
+    rows = store.fhir_history(service_id, rtype, rid, since, upto, before)
     entries = []
     for row_type, row_id, version, body, when in rows[offset : offset + count]:
         entry: dict[str, Any] = {"fullUrl": f"{base}/{row_type}/{row_id}"}

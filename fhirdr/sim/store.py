@@ -514,7 +514,13 @@ class Store:
         return json.loads(row[0]) if row else None
 
     def fhir_history(
-        self, service: str, rtype: str | None, rid: str | None, since: float | None, upto: int
+        self,
+        service: str,
+        rtype: str | None,
+        rid: str | None,
+        since: float | None,
+        upto: int,
+        before: float | None = None,
     ) -> list[tuple[str, str, int, str | None, float]]:
         """Every version (type, id, version, body JSON or None, time), newest first, as `_history` lists them."""
         sql = "SELECT rtype, rid, version, body, time FROM fhir_writes WHERE service = ? AND seq <= ?"
@@ -528,6 +534,9 @@ class Store:
         if since is not None:
             sql += " AND time >= ?"
             args.append(since)
+        if before is not None:
+            sql += " AND time < ?"
+            args.append(before)
         return list(self._conn.execute(sql + " ORDER BY time DESC, version DESC", args))
 
     def fhir_types(self, service: str) -> list[str]:

@@ -252,6 +252,8 @@ class LagFacts:
     switched: bool
     watermark: float | None
     now: float
+    active: dict[str, Any]
+    paused: str | None  # this run already paused writes: the final cycle carries the rest, lag no longer matters
 
 
 class CaughtUp(GateStep):
@@ -262,14 +264,22 @@ class CaughtUp(GateStep):
     params = TO
 
     def facts(self) -> LagFacts:
-        return LagFacts(_switched(self), _watermark(self, _from(self)), self.ctx.azure.now())
+        active = _active(self)
+        switched = active.get("active") == _to(self)
+        paused = _record(self)[0].get("paused_at")
+        return LagFacts(switched, _watermark(self, _from(self)), self.ctx.azure.now(), active, paused)
 
     def _limit(self) -> float:
         return float(self.ctx.options.get("max_lag", 60))
 
     def observe(self, facts: LagFacts) -> str:
         if facts.switched:
-            return f"already switched to the {_to(self)}"
+            text = f"switched to the {_to(self)} at {facts.active.get('switched_at')}"
+            if facts.active.get("mode") == "unplanned":
+                text += f"; writes after the watermark {facts.active.get('window_from') or '-'} were at risk"
+            return text
+        if facts.paused:
+            return f"writes paused at {facts.paused} by this run: the final cycle carries the rest"
         if facts.watermark is None:
             return f"nothing replicated from the {_from(self)} yet"
         lag = facts.now - facts.watermark
@@ -278,7 +288,7 @@ class CaughtUp(GateStep):
         return f"lag {lag:.0f} s (limit {self._limit():g} s), watermark {iso(facts.watermark)}"
 
     def plan(self, facts: LagFacts) -> list[Change]:
-        if facts.switched or _unplanned(self):
+        if facts.switched or _unplanned(self) or facts.paused:
             return []
         if facts.watermark is None:
             return _override_or_refuse(
@@ -702,7 +712,7 @@ class WindowFacts:
 
 class LostWindow(Step):
     """After an unplanned failover, once the old primary answers again: the versions it accepted after the last
-    verified watermark that never reached the standby, read with `_history?_since=&_till=` (system-level
+    verified watermark that never reached the standby, read with `_history?_since=&_before=` (system-level
     history, fhir-server's history search) and written to a file for a person to review. They are never
     applied over the standby's newer versions; the resources changed on both sides are named as conflicts, and
     before the switch back the old primary is given the standby's latest version of each (a new version on
@@ -749,13 +759,14 @@ class LostWindow(Step):
         _state(self, "primary").write_document(f"lost-window/{failover['run']}.json", report)
 
 
-def _history(client: Any, since: str | None, till: str | None) -> Any:
-    """Every version in the system-level history between two instants, page by page."""
-    params = {"_count": "500", "_sort": "_lastUpdated"}
+def _history(client: Any, since: str | None, before: str | None) -> Any:
+    """Every version in the system-level history between two instants, page by page (fhir-server's history
+    takes `_since` and `_before`: KnownQueryParameterNames in microsoft/fhir-server)."""
+    params = {"_count": "500"}
     if since:
         params["_since"] = since
-    if till:
-        params["_till"] = till
+    if before:
+        params["_before"] = before
     response = client.request("GET", "_history", params=params)
     while True:
         if not response.ok:
