@@ -10,6 +10,9 @@ from fhirdr.sim.router import Response
 from fhirdr.sim.store import Store
 
 GRAPH_HOST = "graph.microsoft.com"
+# The object id of the identity signed in to the sim (the user of `az login`): the `oid` claim of the sim's tokens,
+# the same in every world.
+RUNNER_OBJECT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "fhirdr/sim/signed-in-user"))
 
 
 def known_apps(store: Store) -> dict[str, str]:

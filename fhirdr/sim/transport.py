@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fnmatch
+import json
 import logging
 import os
 import time
@@ -21,7 +23,7 @@ from fhirdr.sim.blob import BLOB_SUFFIX
 from fhirdr.sim.exceptions import ArmError
 from fhirdr.sim.fhir import FHIR_SUFFIX
 from fhirdr.sim.fhir import answers as fhir_answers
-from fhirdr.sim.graph import GRAPH_HOST
+from fhirdr.sim.graph import GRAPH_HOST, RUNNER_OBJECT_ID
 from fhirdr.sim.providers.cdn import answers as front_door_answers
 from fhirdr.sim.router import (
     ARM,
@@ -96,13 +98,24 @@ class SimResponse(HttpResponseImpl):
 
 
 class SimCredential:
-    """A token credential for the sim; the token is a constant that means nothing anywhere else."""
+    """A token credential for the sim. The token is shaped as a Microsoft Entra access token (a JWT whose `oid`
+    claim is the signed-in identity's object id, learn.microsoft.com entra/identity-platform/
+    access-token-claims-reference) but is unsigned and means nothing anywhere else."""
 
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken("sim-token", int(time.time()) + 3600)
+        expires = int(time.time()) + 3600
+        return AccessToken(_sim_jwt(expires), expires)
 
     def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
-        return AccessTokenInfo("sim-token", int(time.time()) + 3600)
+        expires = int(time.time()) + 3600
+        return AccessTokenInfo(_sim_jwt(expires), expires)
+
+
+def _sim_jwt(expires: int) -> str:
+    def part(claims: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+
+    return f"{part({'typ': 'JWT', 'alg': 'none'})}.{part({'oid': RUNNER_OBJECT_ID, 'exp': expires})}.sim"
 
 
 def open_world(path: Path) -> Store:

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from fhirdr.azure.clouds import Cloud, get_cloud
-from fhirdr.sim.graph import service_principal_object_id
-from fhirdr.sim.providers.authorization import ASSIGNMENT_TYPE, role_definition_id
+from fhirdr.sim.graph import RUNNER_OBJECT_ID, service_principal_object_id
+from fhirdr.sim.providers.authorization import ASSIGNMENT_TYPE, BUILT_IN_ROLES, role_definition_id
 from fhirdr.sim.providers.cosmosdb import ACCOUNT_TYPE, DEFAULT_LAG_MS, account_body, put_throughput, replication_key
 from fhirdr.sim.providers.healthcareapis import CONNECTION_TYPE, SERVICE_TYPE, dr_state_key, put_iomt
 from fhirdr.sim.providers.keyvault import KEY_TYPE, VAULT_TYPE, key_body, vault_body
@@ -33,6 +33,12 @@ CLOUD_REGIONS: dict[str, dict[str, str]] = {
     "AzureUSGovernment": {"primary_region": "usgovvirginia", "secondary_region": "usgovtexas"},
     "AzureChinaCloud": {"primary_region": "chinanorth3", "secondary_region": "chinaeast3"},
 }
+
+
+# What the identity signed in to the sim holds on an AHDS world's resource group, so that it may do replication's
+# data-plane work on the primary, the standby (in the same group) and the storage account between them
+# (learn.microsoft.com azure/healthcare-apis/configure-azure-rbac, fhir/import-data; built-in-roles).
+RUNNER_ROLES = ("FHIR Data Exporter", "FHIR Data Importer", "FHIR Data Contributor", "Storage Blob Data Contributor")
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,8 @@ class WorldSpec:
     # DNS zone group: customDnsConfigs empty, the IP in ipConfigurations), "updating" (the endpoint is Updating:
     # customDnsConfigs empty, only its NIC has the IP).
     pe_dns: str = "custom"
+    # kind ahds: the roles (by name) the signed-in identity holds on the resource group; a test leaves one out.
+    runner_roles: tuple[str, ...] = RUNNER_ROLES
 
     @property
     def azure_cloud(self) -> Cloud:
@@ -334,6 +342,7 @@ def _populate(store: Store, spec: WorldSpec) -> None:
         if spec.kind == "self-hosted":
             return
         service_id = _populate_ahds(store, spec, gid)
+        _populate_runner_roles(store, spec, gid)
         _populate_workspace_private_link(store, spec, gid, vnet_id)
         if spec.iomt:
             put_medtech(
@@ -753,6 +762,30 @@ def _populate_ahds(store: Store, spec: WorldSpec, gid: str) -> str:
             },
         )
     return body["id"]
+
+
+def _populate_runner_roles(store: Store, spec: WorldSpec, gid: str) -> None:
+    """The signed-in identity's roles, assigned on the resource group and inherited by everything in it."""
+    guids = {name: guid for guid, name in BUILT_IN_ROLES.items()}
+    for role in spec.runner_roles:
+        name = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{spec.seed}/runner/{guids[role]}"))
+        assignment_id = f"{gid}/providers/Microsoft.Authorization/roleAssignments/{name}"
+        store.put(
+            assignment_id,
+            ASSIGNMENT_TYPE,
+            gid,
+            {
+                "id": assignment_id,
+                "name": name,
+                "type": ASSIGNMENT_TYPE,
+                "properties": {
+                    "roleDefinitionId": role_definition_id(spec.subscription, guids[role], spec.role_id_form),
+                    "principalId": RUNNER_OBJECT_ID,
+                    "principalType": "User",
+                    "scope": gid,
+                },
+            },
+        )
 
 
 def ahds_zones(spec: WorldSpec) -> tuple[str, str]:

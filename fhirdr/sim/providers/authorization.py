@@ -105,7 +105,12 @@ def _put_assignment(request: Request) -> Response:
 
 def _list_assignments(request: Request) -> Response:
     scope = request.params["scope"].lower()
-    principal = re.search(r"principalId\s+eq\s+'([^']+)'", request.query.get("$filter", ""), re.IGNORECASE)
+    # `principalId eq '{id}'`, or `assignedTo('{id}')` (alone or as `atScope() and assignedTo('{id}')`): a user's or
+    # service principal's assignments, with those of the groups it is a member of, transitively (azure-docs
+    # articles/role-based-access-control/role-assignments-list-rest.md). The sim has no groups: the principal's own.
+    principal = re.search(
+        r"(?:principalId\s+eq\s+|assignedTo\(\s*)'([^']+)'", request.query.get("$filter", ""), re.IGNORECASE
+    )
     found = []
     for assignment in request.store.by_type(ASSIGNMENT_TYPE):
         at = assignment.body["properties"]["scope"].lower()
