@@ -7,6 +7,7 @@ from typing import Any
 
 from fhirdr.azure.session import azure_errors
 from fhirdr.errors import BadInputError, TargetError
+from fhirdr.replication.runner_roles import runner_problems
 from fhirdr.steps.base import Context, Reader
 from fhirdr.steps.standby import (
     STORAGE_BLOB_DATA_CONTRIBUTOR,
@@ -94,6 +95,9 @@ def check(ctx: Context, active: str | None = None) -> Route:
                 held = _holds_blob_role(ctx, services[sink.role], found.id)
                 problems += import_problems(services[sink.role], account, held, sink.role)
     route = Route(source.url, sink.url, account or "", settings.container, source.state_name, source_role)
+    # Before the container check: on real Azure that reads blobs as the runner, so a missing role would
+    # surface there as an Azure error (exit 3) instead of this refusal (exit 2).
+    problems += runner_problems(ctx, account or None, source_role)
     if account and not problems:
         state = ReplicationState(ctx.azure, account, settings.container, route.name)
         with azure_errors(f"reading container {settings.container} in {account}"):
@@ -105,7 +109,8 @@ def check(ctx: Context, active: str | None = None) -> Route:
                 )
     if problems:
         fix = (
-            "`fhirdr enable --apply` configures the standby's import and roles"
+            "`fhirdr enable --apply` configures the standby's import and the services' roles (the identity "
+            "running fhirdr gets its roles with the az commands named)"
             if source_role == "primary"
             else "`fhirdr failover --apply --resume RUN` finishes reversing replication (the old primary's import)"
         )

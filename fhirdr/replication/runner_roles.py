@@ -61,10 +61,11 @@ STORAGE_NEEDS = (
 )
 
 
-def runner_problems(ctx: Context, account: str | None) -> list[str]:
+def runner_problems(ctx: Context, account: str | None, source: str = "primary") -> list[str]:
     """One problem per role the signed-in identity lacks on the primary, the standby or the storage account `account`
     (None: not configured, not checked). Roles held at a parent scope (workspace, resource group, subscription,
-    management group) or through a group count. An identity whose token carries no object id is not checked."""
+    management group) or through a group count. An identity whose token carries no object id is not checked.
+    `source` is the side replication exports from (after a failover, the standby)."""
     with azure_errors("signing in to Azure"):
         token = ctx.azure.credential.get_token(ctx.azure.cloud.scope).token
     principal = token_object_id(token)
@@ -73,10 +74,10 @@ def runner_problems(ctx: Context, account: str | None) -> list[str]:
         return []
     target = ctx.target
     standby = target.require_standby()
-    places: list[tuple[str, str, tuple[Need, ...]]] = [
-        (f"the primary {target.workspace}/{target.service}", primary_id(target), PRIMARY_NEEDS),
-        (f"the standby {standby.workspace}/{standby.service}", standby_id(target), STANDBY_NEEDS),
-    ]
+    primary = (f"the primary {target.workspace}/{target.service}", primary_id(target))
+    secondary = (f"the standby {standby.workspace}/{standby.service}", standby_id(target))
+    exporter, importer = (primary, secondary) if source == "primary" else (secondary, primary)
+    places: list[tuple[str, str, tuple[Need, ...]]] = [(*exporter, PRIMARY_NEEDS), (*importer, STANDBY_NEEDS)]
     account_id = _account_id(ctx, account) if account else None
     if account_id:
         places.append((f"storage account {account}", account_id, STORAGE_NEEDS))
