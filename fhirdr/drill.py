@@ -375,8 +375,7 @@ class Drill:
         from fhirdr.runbook.runner import Runner
 
         name = kind_of(self.ctx.target).failback_runbook
-        options = {**self.ctx.options, "run_id": self.run_id, "max_lag": self.settings.max_lag_seconds}
-        ctx = Context(self.ctx.target, self.ctx.azure, options)
+        ctx = Context(self.ctx.target, self.ctx.azure, self.failback_options())
         runner = Runner(
             load_runbook(shipped_runbook(name)),
             ctx,
@@ -409,6 +408,10 @@ class Drill:
             where = f" at {failed[0].spec.id}: {failed[0].error or failed[0].observed}" if failed else ""
             raise DrillPhaseFailed(f"failback did not complete ({result.status}){where}")
         self.note("failback", "data failed back; compute and data together again")
+
+    def failback_options(self) -> dict[str, Any]:
+        """What the nested failback runbook's steps read (ctx.options)."""
+        return {**self.ctx.options, "run_id": self.run_id, "max_lag": self.settings.max_lag_seconds}
 
     def _verify(self) -> None:
         """Read every acknowledged canary: what is missing was lost."""

@@ -23,8 +23,8 @@ def drill(
     disruption: str = typer.Option(
         "outage",
         "--disruption",
-        help="outage (simulated regional outage) or "
-        "manual-failover (Cosmos DB failover-priority change, self-hosted targets).",
+        help="outage (simulated regional outage) or manual-failover (self-hosted: a Cosmos DB failover-priority "
+        "change; ahds: the primary's origin disabled in the front door).",
     ),
     rate: float = duration_option("30s", "--rate", help="One canary write every this long."),
     steady: float = duration_option("15m", "--steady", help="Steady state before and after."),
@@ -170,6 +170,21 @@ def drill(
         from fhirdr.sim.disruption import SimulatedOutage
 
         chosen: Any = SimulatedOutage(session.sim_store, target.primary_region or "")
+    elif kind_of(target).failover_runbook:
+        from fhirdr.drill_ahds import FrontDoorCut
+
+        chosen = FrontDoorCut(context)
+        if not session.simulated and not yes and not resume:
+            if not terminal.interactive:
+                raise SafetyGateError("a drill cuts the test environment's primary off; refusing without --yes")
+            try:
+                confirmed = terminal.confirm(
+                    f"Disable {target.service}'s primary origin in the front door for the drill?"
+                )
+            except KeyboardInterrupt as exc:
+                raise InterruptedRunError(f"{stopped_by(exc)} at the confirmation; nothing was changed") from None
+            if not confirmed:
+                raise SafetyGateError("not confirmed; nothing was changed")
     else:
         if not kind_of(target).write_region_failover:
             raise BadInputError(
@@ -205,7 +220,14 @@ def drill(
     )
     resume_hint = f"fhirdr{sim} drill --resume {run_id}"
     progress = Progress(terminal)
-    runner = Drill(context, chosen, drill_settings, run_id, lambda e: (journal(e), progress(_as_progress(e))), state)
+    drill_class: Any = Drill
+    if kind_of(target).failover_runbook:
+        from fhirdr.drill_ahds import AhdsDrill
+
+        drill_class = AhdsDrill
+    runner = drill_class(
+        context, chosen, drill_settings, run_id, lambda e: (journal(e), progress(_as_progress(e))), state
+    )
     try:
         with progress:
             document = runner.run()

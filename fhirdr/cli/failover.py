@@ -34,7 +34,7 @@ def failover(
     reason: str | None = typer.Option(None, "--reason", help="Why the gates are overridden."),
     resume: str | None = typer.Option(None, "--resume", metavar="RUN_ID", help="Continue an earlier failover run."),
 ) -> None:
-    """Fail an AHDS FHIR service over to its standby (kind ahds).
+    """Switch an AHDS FHIR service's clients to its standby.
 
     Planned: writes pause, a final replication cycle, the switch of the front door, verification, then
     replication reversed. With --unplanned the primary is down: switch now and name the window at risk.

@@ -11,7 +11,7 @@ Every step reads before it acts, is idempotent and is journaled: a run that stop
 resumes with `--resume` and makes one switch, never a duplicate origin (origins are updated by name).
 
 State kept in the replication account, under the forward direction's folder (fhirdr/replication/direction.py):
-`active.json` (the active side, written by the switch itself) and `switches/{run}.json` (what this run
+`active.json` (the active side, written by the switch itself) and `switches/{command}-{run}.json` (what this run
 measured: when writes were paused, the window at risk, when it switched, whether writes landed).
 """
 
@@ -102,15 +102,20 @@ def _state(step: Step, role: str) -> Any:
 
 
 def _record(step: Step) -> tuple[dict[str, Any], str | None]:
-    """This run's switch record (switches/{run}.json)."""
-    document, etag = _state(step, "primary").read_document(f"switches/{_run_id(step)}.json")
+    """This run's switch record (switches/{command}-{run}.json)."""
+    document, etag = _state(step, "primary").read_document(_record_name(step))
     return document or {}, etag
+
+
+def _record_name(step: Step) -> str:
+    # By command and run: a drill's failover and failback share its run id.
+    return f"switches/{step.ctx.options.get('command', 'switch')}-{_run_id(step)}.json"
 
 
 def _update_record(step: Step, **values: Any) -> dict[str, Any]:
     document, _ = _record(step)
     document.update(run=_run_id(step), to=_to(step), mode="unplanned" if _unplanned(step) else "planned", **values)
-    _state(step, "primary").write_document(f"switches/{_run_id(step)}.json", document)
+    _state(step, "primary").write_document(_record_name(step), document)
     return document
 
 
