@@ -116,10 +116,24 @@ def read_standby_status(ctx: Context) -> dict[str, Any]:
         warnings.append(f"Resource Health: {health['state']} ({health['summary']})")
     if not endpoint["answers"]:
         warnings.insert(0, f"the FHIR endpoint {endpoint['url']} {probe_words(endpoint)}")
-    compute = primary_region if endpoint["answers"] else None
-    incident, next_steps = incident_and_steps(
-        failover_by(kind_of(target)), primary_region, primary_region, compute, regions, endpoint, dr, None
-    )
+    active = replication.get("active") or {}
+    write = primary_region
+    last = None
+    if active.get("side") == "standby" and standby_doc["region"]:
+        # Failed over by fhirdr: the front door sends clients to the standby, which takes the writes.
+        write = standby_doc["region"]
+        last = {
+            "direction": "failover",
+            "to": write,
+            "time": active.get("since"),
+            "by": f"fhirdr failover ({active.get('mode')}, run {active.get('run')})",
+        }
+        compute = write if standby_probe and standby_probe["answers"] else None
+    else:
+        compute = primary_region if endpoint["answers"] else None
+    # Nothing fails over by itself; with a standby, fhirdr's failover is the way out.
+    by = failover_by(kind_of(target)) if standby is not None else "nobody"
+    incident, next_steps = incident_and_steps(by, primary_region, write, compute, regions, endpoint, dr, last)
     if incident["active"]:
         warnings.insert(0, incident["summary"])
     doc: dict[str, Any] = {
@@ -132,9 +146,9 @@ def read_standby_status(ctx: Context) -> dict[str, Any]:
         "dr": dr,
         "replication": {key: value for key, value in replication.items() if key != "detail"},
         "compute_region": compute,
-        "data_region": primary_region,
+        "data_region": write,
         "split": {"active": False, "added_latency_ms": 0},
-        "last_failover": None,
+        "last_failover": last,
         "throughput": {"primary_ru": None, "secondary_ru": None, "parity": None},
         "tickets": [],
         "readiness": ready,
@@ -145,7 +159,7 @@ def read_standby_status(ctx: Context) -> dict[str, Any]:
         "regions": {
             "primary": primary_region,
             "secondary": standby_doc["region"],
-            "write": primary_region,
+            "write": write,
             "compute": compute,
             "health": regions,
         },
@@ -179,11 +193,26 @@ def read_replication(ctx: Context, primary: Any, rpo_seconds: int) -> dict[str, 
     }
     if not account:
         return {**empty, "detail": "no export storage account: replication cannot run"}
-    state = ReplicationState(ctx.azure, account, settings.container, f"{target.workspace}-{target.service}")
+    from fhirdr.replication.direction import read_active, sides
+
+    anchor = ReplicationState(ctx.azure, account, settings.container, f"{target.workspace}-{target.service}")
     with azure_errors(f"reading the replication state in {account}/{settings.container}"):
-        if not state.container_exists():
+        if not anchor.container_exists():
             return {**empty, "detail": f"no container {settings.container} in {account} (`fhirdr enable --apply`)"}
+        switched, _ = read_active(ctx.azure, target, account, settings.container)
+        # Replication runs from the active side: after a failover its state is under the standby's name.
+        side = switched["active"]
+        state = ReplicationState(
+            ctx.azure, account, settings.container, sides(target, ctx.azure.cloud.fhir_suffix)[side].state_name
+        )
         (mark, _), last, lease = concurrently(state.watermark, state.last, state.holder)
+    empty["active"] = {
+        "side": side,
+        "since": switched.get("switched_at"),
+        "mode": switched.get("mode"),
+        "run": switched.get("run"),
+    }
+    empty["direction"] = f"{side} -> {'standby' if side == 'primary' else 'primary'}"
     if not mark:
         detail = "no cycle has completed yet" if last else empty["detail"]
         return {**empty, "last_cycle": _cycle(last), "lease": lease, "detail": detail}
@@ -212,6 +241,8 @@ def read_replication(ctx: Context, primary: Any, rpo_seconds: int) -> dict[str, 
     )
     return {
         "state": "replicating" if within else "lagging",
+        "active": empty["active"],
+        "direction": empty["direction"],
         "lag_seconds": lag,
         "rpo_seconds": rpo_seconds,
         "within_rpo": within,

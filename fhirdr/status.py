@@ -409,9 +409,12 @@ def _replica(
 
 def failover_by(kind: Any) -> str:
     """Who fails the data over when its region goes down: "microsoft" (the service does it), "cosmos" (the Cosmos
-    DB account's service-managed failover), or "nobody" (no built-in DR: the AHDS FHIR service)."""
+    DB account's service-managed failover), "fhirdr" (no built-in DR: the AHDS FHIR service, whose standby
+    fhirdr switches to), or "nobody"."""
     if kind.support_operated:
         return "microsoft"
+    if kind.failover_runbook:
+        return "fhirdr"
     return "cosmos" if kind.write_region_failover else "nobody"
 
 
@@ -450,7 +453,7 @@ def _incident(
     if failed_over:
         how = f" at {last['time']} by {last['by']}" if last and last.get("direction") == "failover" else ""
         parts.append(f"the data failed over to {write}{how}")
-    elif primary in down and by == "nobody":
+    elif primary in down and by in ("nobody", "fhirdr"):
         parts.append("nothing fails over by itself (no built-in cross-region DR)")
     elif primary in down:
         parts.append(f"the data has not failed over (write region {write})")
@@ -489,6 +492,8 @@ def _next_steps(
                 "(az cosmosdb failover-priority-change) if it is off",
                 "nobody": "wait for the region to recover, or send clients to the standby if there is one; only "
                 "support can restore Microsoft's backups",
+                "fhirdr": "nothing fails over by itself: `fhirdr failover --dry-run --unplanned` names the window at "
+                "risk, `fhirdr failover --apply --unplanned` switches the front door to the standby",
             }[by]
         )
     elif primary_down:

@@ -54,7 +54,7 @@ def _table(doc: dict[str, Any]) -> Any:
         ),
         ("endpoint", _endpoint_text(endpoint)),
         ("DR", f"{doc['dr']['state']}: {doc['dr']['detail']}"),
-        ("replication", f"{replication['state']}{lag_text}"),
+        ("replication", f"{replication['state']}{lag_text}" + _direction_text(replication)),
     ]
     rows += [(f"replica {r['region']}", f"{r['state']}: {r['detail']}") for r in doc["replicas"]]
     rows += [
@@ -90,6 +90,12 @@ def _table(doc: dict[str, Any]) -> Any:
     for name, value in rows:
         grid.add_row(name, value)
     return grid
+
+
+def _direction_text(replication: dict[str, Any]) -> str:
+    """Which way an AHDS standby's replication runs, once a failover reversed it."""
+    direction = replication.get("direction")
+    return f", {direction}" if direction and not direction.startswith("primary") else ""
 
 
 def _failover_text(event: dict[str, Any] | None) -> str:

@@ -124,6 +124,9 @@ def test_planned_failover_loses_nothing_and_replication_runs_the_other_way(ahds,
     assert (origins["primary"]["priority"], origins["primary"]["enabledState"]) == (2, "Disabled")
     assert len(origins) == 2
     assert _doc(ahds, "active.json")["active"] == "standby"
+    status = cli("--sim", "-o", "json", "status").json()
+    assert status["data_region"] == "westcentralus" and status["replication"]["direction"] == "standby -> primary"
+    assert status["last_failover"]["by"].startswith("fhirdr failover (planned")
     # New writes land on the standby; replication now runs standby -> primary.
     before = len(_versions(ahds, PRIMARY))
     reverse = _replicate(cli, ahds, 2)

@@ -136,6 +136,16 @@ def test_ahds_status_during_an_outage_says_nothing_fails_over(isolated, cli):
     assert list(doc)[-2:] == ["standby", "parity"]
 
 
+def test_ahds_status_with_a_standby_during_an_outage_names_fhirdrs_failover(isolated, cli):
+    """With a standby (fhirdr enable), the way out of a regional outage is fhirdr's own failover."""
+    make_world(isolated, kind="ahds")
+    assert cli("--sim", "enable", "--apply", "--yes").exit_code == 0
+    assert cli("sim", "outage", "westus2").exit_code == 0
+    _, doc = _status(cli)
+    assert doc["summary"].startswith("degraded: westus2 is down; nothing fails over by itself")
+    assert "fhirdr failover --apply --unplanned" in doc["next_steps"][0]
+
+
 def test_split_compute_and_data_after_recovery_exits_1_and_says_failback(isolated, cli):
     """After recovery compute fails back by itself, data does not (article, "Affected region recovery")."""
     make_world(isolated, kind="self-hosted", dr_enabled=True)
