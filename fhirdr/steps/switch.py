@@ -27,7 +27,7 @@ from fhirdr.azure.session import get_or_none, wait
 from fhirdr.errors import CheckFailedError
 from fhirdr.replication.direction import SWITCH_HOLDER_PREFIX, other, read_active, sides, write_active
 from fhirdr.replication.times import iso, parse_instant
-from fhirdr.steps.base import REFUSE, WAIT, Change, Param, Step, text
+from fhirdr.steps.base import REFUSE, Change, Param, Step, text
 from fhirdr.steps.failback import GateStep, _override_or_refuse
 from fhirdr.steps.frontdoor import OriginFacts, read_origins
 
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 # The switch's own hold on the replication lease: long enough for a final cycle and the switch.
 SWITCH_LEASE_SECONDS = 30 * 60
+LEASE_POLL_SECONDS = 5.0
 MARKER_SYSTEM = "https://fhirdr.dev/switch-check"
 TO = {"to": Param(str, required=True, choices=("standby", "primary"))}
 
@@ -335,11 +336,30 @@ class SwitchLease(Step):
                 return _override_or_refuse(
                     self, "lease-free", f"another switch holds the replication lease: {self.observe(facts)}"
                 )
-            return [Change(WAIT, "lease", f"a replication cycle is running ({self.observe(facts)}); waiting for it")]
+            return [
+                Change(
+                    "take",
+                    "lease",
+                    f"wait for the replication cycle running now ({self.observe(facts)}), then take the lease as "
+                    f"{_holder(self)}",
+                )
+            ]
         return [Change("take", "lease", f"take the replication lease as {_holder(self)}")]
 
     def apply(self, change: Change) -> None:
-        _state(self, _from(self)).acquire(_holder(self), SWITCH_LEASE_SECONDS, f"switch-{_run_id(self)}")
+        """Take the lease; a runner's cycle in progress ends and releases it (or its lease expires if it died)."""
+        from fhirdr.replication.state import LeaseHeld
+
+        state = _state(self, _from(self))
+        deadline = self.ctx.azure.now() + self.ctx.target.replication.lease_seconds + LEASE_POLL_SECONDS
+        while True:
+            try:
+                state.acquire(_holder(self), SWITCH_LEASE_SECONDS, f"switch-{_run_id(self)}")
+                return
+            except LeaseHeld as held:
+                if held.holder.startswith(SWITCH_HOLDER_PREFIX) or self.ctx.azure.now() >= deadline:
+                    raise
+            self.ctx.azure.sleep(LEASE_POLL_SECONDS)
 
 
 # -- the switch ---------------------------------------------------------------------------------------------

@@ -312,3 +312,39 @@ def test_kill_9_mid_switch_then_resume_converges_with_one_switch_and_no_duplicat
     assert _doc(ahds, "active.json")["active"] == "standby" and _doc(ahds, "active.json")["run"] == journal.stem
     primary, standby = _versions(ahds, PRIMARY), _versions(ahds, STANDBY)
     assert set(primary) <= set(standby)
+
+
+def test_a_following_replicator_waits_for_the_switch_then_replicates_the_other_way(ahds, cli, isolated):
+    """`replicate --follow` running while the failover switches: it finds the switch's lease (it waits, it does
+    not exit), then reads active.json and replicates from the new active side, with nobody telling it."""
+    _workload(cli, duration="20m")
+    _replicate(cli, ahds, 3)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "FHIRDR_STATE_DIR": str(isolated / "state"),
+        "NO_COLOR": "1",
+        "FHIRDR_SIM_LATENCY_MS": "15",
+    }
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "fhirdr", "--sim", "replicate", "--follow", "--interval", "1m", "--cycles", "40"],
+        cwd=isolated,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.5)  # a few cycles forward
+        switched = cli("--sim", "failover", "--apply", "--yes")
+        assert switched.exit_code == 0, switched.output
+        out, err = follower.communicate(timeout=300)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+    assert follower.returncode == 0, out + err
+    assert f"the active service changed: replicating {STANDBY_URL} -> {PRIMARY_URL}" in err
+    assert "failed" not in out
+    advance(ahds.store, 30 * 60)
+    _replicate(cli, ahds, 1)
+    assert _latest(ahds, PRIMARY) == _latest(ahds, STANDBY)
