@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -78,6 +79,21 @@ def make_world(tmp_path: Path, **spec_fields: object) -> World:
     target_file = tmp_path / "fhirdr.toml"
     target_file.write_text(dump_toml(target_for(spec)), encoding="utf-8")
     return World(spec, path, target_file, store)
+
+
+def ahds_with_front_door(tmp_path: Path, cli: Any) -> World:
+    """An ahds target with its standby, one token audience on both, and the Front Door in front of them."""
+    world = make_world(tmp_path, kind="ahds")
+    text = world.target_file.read_text()
+    world.target_file.write_text(
+        text.replace(
+            'profile = "contosohealth-fd"\n', 'profile = "contosohealth-fd"\naudience = "api://contoso-fhir"\n'
+        )
+    )
+    assert cli("--sim", "enable", "--apply", "--yes").exit_code == 0
+    built = cli("--sim", "configure-endpoint", "--apply", "--yes")
+    assert built.exit_code == 0, built.output
+    return world
 
 
 @pytest.fixture

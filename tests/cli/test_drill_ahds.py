@@ -12,21 +12,13 @@ import json
 import pytest
 
 from fhirdr.replication.times import parse_instant
-from tests.conftest import make_world
+from tests.conftest import ahds_with_front_door, make_world
 
 
 @pytest.fixture
 def ahds(isolated, cli):
-    world = make_world(isolated, kind="ahds")
-    text = world.target_file.read_text()
-    world.target_file.write_text(
-        text.replace(
-            'profile = "contosohealth-fd"\n', 'profile = "contosohealth-fd"\naudience = "api://contoso-fhir"\n'
-        )
-    )
+    world = ahds_with_front_door(isolated, cli)
     assert "test_environment = true" in world.target_file.read_text()
-    assert cli("--sim", "enable", "--apply", "--yes").exit_code == 0
-    assert cli("--sim", "configure-endpoint", "--apply", "--yes").exit_code == 0
     assert cli("--sim", "replicate").exit_code == 0
     return world
 
