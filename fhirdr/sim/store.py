@@ -61,6 +61,8 @@ CREATE TABLE IF NOT EXISTS fhir_writes (
     time REAL NOT NULL             -- simulated time of the write
 );
 CREATE INDEX IF NOT EXISTS fhir_by_resource ON fhir_writes (service, rtype, rid, seq);
+-- Every FHIR request reads the newest write of its service (what it can see): MAX(seq) from this index.
+CREATE INDEX IF NOT EXISTS fhir_by_seq ON fhir_writes (service, seq);
 CREATE TABLE IF NOT EXISTS fhir_lost (
     seq INTEGER PRIMARY KEY,
     service TEXT NOT NULL,
