@@ -133,6 +133,13 @@ class Replicator:
         return summary
 
     def _run(self, summary: dict[str, Any], started: float, reconcile: bool, dry_run_reconcile: bool) -> None:
+        if self.direction_changed():
+            # A switch happened since this runner read the direction: going on would carry the old side's writes
+            # over the service clients use now.
+            raise CycleFailed(
+                f"the active service changed since this runner started (it replicates from the {self.route.source_role}"
+                "); nothing was exported, the next cycle replicates the other way"
+            )
         mark, etag = self.state.watermark()
         before = parse_instant(mark["watermark"]) if mark else None
         since = before - self.settings.overlap_seconds if before is not None else None
@@ -142,7 +149,16 @@ class Replicator:
         if summary["imported"].get("SearchParameter"):
             summary["reindex"] = self._reindex()
         self.types_seen |= set((mark or {}).get("types") or [])
-        if reconcile:
+        if reconcile and self.route.reversed:
+            # Reversed, the target is the old primary: what it has and the standby lacks may be the lost window of
+            # an unplanned failover, which failback writes for review. Reconcile never deletes there.
+            summary["reconcile"] = {
+                "dry_run": dry_run_reconcile,
+                "types": {},
+                "requests": 0,
+                "summary": "skipped while replication runs to the old primary (it never deletes there)",
+            }
+        elif reconcile:
             from fhirdr.replication.reconcile import reconcile as run_reconcile
 
             summary["reconcile"] = run_reconcile(self, dry_run=dry_run_reconcile)

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 # The switch's own hold on the replication lease: long enough for a final cycle and the switch.
 SWITCH_LEASE_SECONDS = 30 * 60
 LEASE_POLL_SECONDS = 5.0
+FINAL_CYCLES = 5
 MARKER_SYSTEM = "https://fhirdr.dev/switch-check"
 TO = {"to": Param(str, required=True, choices=("standby", "primary"))}
 
@@ -52,6 +53,10 @@ def _from(step: Step) -> str:
 
 
 def _unplanned(step: Step) -> bool:
+    """Unplanned or not, as the run first said: a resumed run keeps its mode whatever its flags say now."""
+    mode = _record(step)[0].get("mode")
+    if mode:
+        return mode == "unplanned"
     return bool(step.ctx.options.get("unplanned"))
 
 
@@ -61,13 +66,19 @@ def _sides(step: Step) -> dict[str, Any]:
 
 def _account(step: Step) -> tuple[str, str]:
     """(storage account, container) of the replication state; the account as preflight reads it."""
+    from fhirdr.errors import AzureError
     from fhirdr.steps.standby import read_primary
 
     settings = step.ctx.target.replication
     account = settings.storage_account
     if not account:
-        primary = read_primary(step)
-        account = primary.export_configuration.storage_account_name if primary.export_configuration else None
+        try:
+            found = read_primary(step)
+        except AzureError:
+            # The primary's region is down, its resource unreadable: the standby copies its exportConfiguration.
+            found = _service(step, "standby")
+        config = found.export_configuration if found is not None else None
+        account = config.storage_account_name if config else None
     if not account:
         raise CheckFailedError(
             "the primary has no $export storage account: replication (and its state) lives there",
@@ -115,7 +126,8 @@ def _record_name(step: Step) -> str:
 
 def _update_record(step: Step, **values: Any) -> dict[str, Any]:
     document, _ = _record(step)
-    document.update(run=_run_id(step), to=_to(step), mode="unplanned" if _unplanned(step) else "planned", **values)
+    mode = document.get("mode") or ("unplanned" if step.ctx.options.get("unplanned") else "planned")
+    document.update(run=_run_id(step), to=_to(step), mode=mode, **values)
     _state(step, "primary").write_document(_record_name(step), document)
     return document
 
@@ -159,20 +171,42 @@ class SwitchEndpoint(GateStep):
     uses = "switch.endpoint"
     params = TO
 
-    def facts(self) -> OriginFacts:
-        return read_origins(self)
+    def facts(self) -> tuple[OriginFacts, dict[str, Any]]:
+        return read_origins(self), _active(self)
 
-    def observe(self, facts: OriginFacts) -> str:
-        if not facts.origins:
+    def observe(self, facts: tuple[OriginFacts, dict[str, Any]]) -> str:
+        origins, active = facts
+        if not origins.origins:
             return "no origins in the front door"
-        return "; ".join(
-            f"{o.name} -> {o.host_name} (priority {o.priority}, {text(o.enabled_state)})"
-            for o in sorted(facts.origins, key=lambda o: o.priority or 1)
+        return (
+            "; ".join(
+                f"{o.name} -> {o.host_name} (priority {o.priority}, {text(o.enabled_state)})"
+                for o in sorted(origins.origins, key=lambda o: o.priority or 1)
+            )
+            + f"; replication state: {active.get('active')} active"
         )
 
-    def plan(self, facts: OriginFacts) -> list[Change]:
-        missing = [role for role in ("primary", "standby") if facts.origin_for(role) is None]
+    def plan(self, facts: tuple[OriginFacts, dict[str, Any]]) -> list[Change]:
+        origins, active = facts
+        missing = [role for role in ("primary", "standby") if origins.origin_for(role) is None]
         if not missing:
+            pending = active.get("switching") or {}
+            if pending and pending.get("run") != _run_id(self):
+                command = pending.get("command") or "failover"
+                return _override_or_refuse(
+                    self,
+                    "switch-unfinished",
+                    f"a {command} to the {pending.get('to')} (run {pending.get('run')}) stopped half-way: finish it "
+                    f"first with `fhirdr {command} --resume {pending.get('run')}`",
+                )
+            routed = origins.active()
+            if not pending and routed and routed != active.get("active"):
+                return _override_or_refuse(
+                    self,
+                    "endpoint-agrees",
+                    f"the front door sends clients to the {routed} but the replication state says the "
+                    f"{active.get('active')} is active (were the origins changed by hand?)",
+                )
             return []
         return [
             Change(
@@ -246,7 +280,12 @@ class SourceState(GateStep):
                     REFUSE,
                     "source-answers",
                     f"source-answers: the {source} does not answer ({answer['error']}), so no final replication "
-                    "cycle can run; if it is down, switch now with --unplanned (the report names the window lost)",
+                    "cycle can run; "
+                    + (
+                        "if it is down, switch now with --unplanned (the report names the window lost)"
+                        if self.ctx.options.get("command") != "failback"
+                        else "failback needs it: wait for the standby to answer again"
+                    ),
                     fixable=False,
                 )
             ]
@@ -294,8 +333,17 @@ class CaughtUp(GateStep):
         return f"lag {lag:.0f} s (limit {self._limit():g} s), watermark {iso(facts.watermark)}"
 
     def plan(self, facts: LagFacts) -> list[Change]:
-        if facts.switched or _unplanned(self) or facts.paused:
+        if facts.switched or facts.paused:
             return []
+        if _unplanned(self):
+            if facts.watermark is not None:
+                return []
+            return _override_or_refuse(
+                self,
+                "caught-up",
+                f"nothing was ever replicated from the {_from(self)}: an unplanned switch sends clients to an empty "
+                f"{_to(self)}",
+            )
         if facts.watermark is None:
             return _override_or_refuse(
                 self, "caught-up", f"nothing was ever replicated from the {_from(self)} (run `fhirdr replicate`)"
@@ -333,9 +381,16 @@ class SwitchLease(Step):
             return []
         if lease and lease["live"]:
             if lease["holder"].startswith(SWITCH_HOLDER_PREFIX):
-                return _override_or_refuse(
-                    self, "lease-free", f"another switch holds the replication lease: {self.observe(facts)}"
-                )
+                run = lease["holder"].removeprefix(SWITCH_HOLDER_PREFIX)
+                return [
+                    Change(
+                        REFUSE,
+                        "lease-free",
+                        f"lease-free: another switch holds the replication lease ({self.observe(facts)}); resume it "
+                        f"(`fhirdr {run.replace('/', ' --resume ', 1)}`) or let its lease expire",
+                        fixable=False,
+                    )
+                ]
             return [
                 Change(
                     "take",
@@ -355,6 +410,7 @@ class SwitchLease(Step):
         while True:
             try:
                 state.acquire(_holder(self), SWITCH_LEASE_SECONDS, f"switch-{_run_id(self)}")
+                _update_record(self, lease_taken=iso(self.ctx.azure.now()))  # the run's mode is kept from here
                 return
             except LeaseHeld as held:
                 if held.holder.startswith(SWITCH_HOLDER_PREFIX) or self.ctx.azure.now() >= deadline:
@@ -415,44 +471,75 @@ class Pause(Step):
         source = origins.origin_for(_from(self))
         if source is None:
             return [Change("fix-endpoint", "endpoint", "the source has no origin", fixable=False)]
-        if text(source.enabled_state) == "Enabled" or not record.get("paused_at"):
-            return [Change("pause", source.id, f"disable origin {source.name} so no write lands on the {_from(self)}")]
+        target = origins.origin_for(_to(self))
+        target_on = target is not None and text(target.enabled_state) == "Enabled"
+        if text(source.enabled_state) == "Enabled" or target_on or not record.get("paused_at"):
+            also = f" and {target.name} (automatic_failover would send writes there early)" if target_on else ""
+            return [
+                Change("pause", source.id, f"disable origin {source.name}{also} so no write lands on either service")
+            ]
         return []
 
     def apply(self, change: Change) -> None:
+        from fhirdr.steps.frontdoor import PROPAGATION_POLL_SECONDS, PROPAGATION_SECONDS, probe_endpoint
+
         origins = read_origins(self)
-        source = origins.origin_for(_from(self))
-        if text(source.enabled_state) == "Enabled":
-            _put_origin(self, source, source.priority or 1, "Disabled")
+        # Both off: with automatic_failover the standby's origin is enabled and would take writes before the final
+        # cycle, colliding with the primary's last versions.
+        for role in (_from(self), _to(self)):
+            found = origins.origin_for(role)
+            if found is not None and text(found.enabled_state) == "Enabled":
+                _put_origin(self, found, found.priority or 1, "Disabled")
+        # Front Door takes a while to deploy an origin change to its edges: writes still land until it has.
+        waited = 0.0
+        while probe_endpoint(self).answered_by == _from(self) and waited < PROPAGATION_SECONDS:
+            self.ctx.azure.sleep(PROPAGATION_POLL_SECONDS)
+            waited += PROPAGATION_POLL_SECONDS
         record, _ = _record(self)
         if not record.get("paused_at"):
             _update_record(self, paused_at=iso(self.ctx.azure.now()))
 
 
+@dataclass
+class FinalFacts:
+    watermark: float | None
+    paused: float | None
+    switched: bool
+    late: bool  # the source holds versions newer than the watermark (written after the last cycle's _till)
+
+
 class FinalCycle(Step):
-    """Planned: one more replication cycle after writes paused, so the target has every acknowledged write."""
+    """Planned: replication cycles after writes paused, until the source holds nothing newer than the watermark
+    (its `_history?_since=` is empty), so the target has every write the source acknowledged, a write that
+    reached it while Front Door's change was still deploying, or from a client that calls it directly, too."""
 
     uses = "switch.final-cycle"
     params = TO
 
-    def facts(self) -> tuple[float | None, float | None, bool]:
+    def facts(self) -> FinalFacts:
         record, _ = _record(self)
         paused = parse_instant(record["paused_at"]) if record.get("paused_at") else None
-        return _watermark(self, _from(self)), paused, _switched(self)
+        watermark, switched = _watermark(self, _from(self)), _switched(self)
+        late = False
+        if not switched and not _unplanned(self) and paused is not None and watermark is not None:
+            late = _newer_than(_client(self, _from(self)), watermark)
+        return FinalFacts(watermark, paused, switched, late)
 
-    def observe(self, facts: tuple[float | None, float | None, bool]) -> str:
-        watermark, paused, switched = facts
+    def observe(self, facts: FinalFacts) -> str:
         if _unplanned(self):
             return "unplanned: no final cycle (the source does not answer)"
-        if switched:
+        if facts.switched:
             return f"already switched to the {_to(self)}"
-        return f"watermark {iso(watermark) if watermark else '-'}; writes paused at {iso(paused) if paused else '-'}"
+        mark = iso(facts.watermark) if facts.watermark else "-"
+        paused = iso(facts.paused) if facts.paused else "-"
+        late = f"; the {_from(self)} has writes after it" if facts.late else ""
+        return f"watermark {mark}; writes paused at {paused}{late}"
 
-    def plan(self, facts: tuple[float | None, float | None, bool]) -> list[Change]:
-        watermark, paused, switched = facts
-        if _unplanned(self) or switched:
+    def plan(self, facts: FinalFacts) -> list[Change]:
+        if _unplanned(self) or facts.switched:
             return []
-        if paused is not None and watermark is not None and watermark >= paused:
+        caught_up = facts.paused is not None and facts.watermark is not None and facts.watermark >= facts.paused
+        if caught_up and not facts.late:
             return []
         return [Change("replicate", "replication", f"a final cycle {_from(self)} -> {_to(self)} after the pause")]
 
@@ -466,13 +553,29 @@ class FinalCycle(Step):
         replicator = Replicator(
             self.ctx, route, holder=_holder(self), release=False, lease_seconds=SWITCH_LEASE_SECONDS
         )
-        summary = replicator.cycle()
-        if summary["status"] != "ok":
-            raise CheckFailedError(
-                f"the final replication cycle {summary['status']}: {'; '.join(summary['errors']) or 'no details'}",
-                hint="fix it and resume; nothing was switched (the source's origin stays disabled)",
-            )
-        _update_record(self, final_cycle=summary["cycle"], final_watermark=summary["watermark"])
+        for _ in range(FINAL_CYCLES):
+            summary = replicator.cycle()
+            if summary["status"] != "ok":
+                raise CheckFailedError(
+                    f"the final replication cycle {summary['status']}: {'; '.join(summary['errors']) or 'no details'}",
+                    hint="fix it and resume; nothing was switched (both origins stay disabled: clients get 503)",
+                )
+            _update_record(self, final_cycle=summary["cycle"], final_watermark=summary["watermark"])
+            if not _newer_than(replicator.primary, parse_instant(summary["watermark"])):
+                return
+        raise CheckFailedError(
+            f"writes still reach the {_from(self)} after {FINAL_CYCLES} final cycles, with its origin disabled: "
+            "clients call it directly",
+            hint="stop them (or its network access), then resume; nothing was switched",
+        )
+
+
+def _newer_than(client: Any, watermark: float) -> bool:
+    """The service holds a version written at or after `watermark` (one history entry is enough to know)."""
+    response = client.request("GET", "_history", params={"_since": iso(watermark), "_count": "1"})
+    if not response.ok:
+        raise CheckFailedError(f"reading {client.base_url}/_history failed (HTTP {response.status})")
+    return bool((response.body or {}).get("entry"))
 
 
 def _wanted_origins(step: Step) -> dict[str, tuple[int, str]]:
@@ -516,6 +619,23 @@ class SwitchOrigins(Step):
         return [Change("switch", "endpoint", f"switch to the {_to(self)}: " + "; ".join(off))]
 
     def apply(self, change: Change) -> None:
+        from fhirdr.replication.state import LeaseHeld
+
+        account, container = _account(self)
+        current = _active(self)
+        if current.get("active") != _to(self) and (current.get("switching") or {}).get("run") != _run_id(self):
+            # Said before the origins move: a run killed half-way is found by the next one (switch.endpoint).
+            intent = {"to": _to(self), "run": _run_id(self), "command": self.ctx.options.get("command")}
+            write_active(self.ctx.azure, self.ctx.target, account, container, {**current, "switching": intent})
+        # The new direction's lease too, until replication is reversed: no runner cycles from the new side before.
+        try:
+            _state(self, _to(self)).acquire(_holder(self), SWITCH_LEASE_SECONDS, f"switch-{_run_id(self)}")
+        except LeaseHeld as held:
+            raise CheckFailedError(
+                f"a replication runner ({held.holder}) holds the lease of the {_to(self)}'s direction; "
+                "nothing switched",
+                hint="let its cycle end, then resume",
+            ) from None
         origins = read_origins(self)
         target, source = origins.origin_for(_to(self)), origins.origin_for(_from(self))
         wanted = _wanted_origins(self)
@@ -530,7 +650,6 @@ class SwitchOrigins(Step):
         record, _ = _record(self)
         now = self.ctx.azure.now()
         window_from = _watermark(self, _from(self))
-        account, container = _account(self)
         if _active(self).get("active") != _to(self):
             document = {
                 "active": _to(self),
@@ -699,30 +818,31 @@ class Reverse(Step):
 
 
 class ReleaseSwitchLease(Step):
-    """The switch lets go of the replication lease; runners resume, in the new direction."""
+    """The switch lets go of both directions' replication leases; runners resume, in the new direction."""
 
     uses = "switch.release"
     params = TO
 
-    def facts(self) -> dict[str, Any] | None:
-        return _state(self, _from(self)).holder()
+    def facts(self) -> list[dict[str, Any] | None]:
+        return [_state(self, role).holder() for role in (_from(self), _to(self))]
 
-    def observe(self, facts: dict[str, Any] | None) -> str:
-        if not facts or not facts["live"]:
-            return "free"
-        return f"held by {facts['holder']}"
+    def observe(self, facts: list[dict[str, Any] | None]) -> str:
+        held = [f"{lease['holder']}" for lease in facts if lease and lease["live"]]
+        return "held by " + ", ".join(held) if held else "free"
 
-    def plan(self, facts: dict[str, Any] | None) -> list[Change]:
-        if facts and facts["live"] and facts["holder"] == _holder(self):
-            return [Change("release", "lease", "release the replication lease")]
+    def plan(self, facts: list[dict[str, Any] | None]) -> list[Change]:
+        if any(lease and lease["live"] and lease["holder"] == _holder(self) for lease in facts):
+            return [Change("release", "lease", "release the replication leases")]
         return []
 
     def apply(self, change: Change) -> None:
         from fhirdr.replication.state import Lease
 
-        state = _state(self, _from(self))
-        _, etag = state.read_document("lease.json")
-        state.release(Lease(_holder(self), 0, etag or ""))
+        for role in (_from(self), _to(self)):
+            state = _state(self, role)
+            lease, etag = state.read_document("lease.json")
+            if lease and lease.get("holder") == _holder(self):
+                state.release(Lease(_holder(self), 0, etag or ""))
         _update_record(self, finished_at=iso(self.ctx.azure.now()))
 
 
@@ -814,11 +934,13 @@ def lost_window(step: Step, failover: dict[str, Any], folder: Path) -> dict[str,
     lost = 0
     touched: dict[str, int] = {}
     with path.open("w", encoding="utf-8") as out:
-        for entry in _history(old_primary, window_from, switched_at):
+        # Until now, not the switch: a write can still reach the old primary after it (Front Door deploying the
+        # change, a client calling it directly); versions reverse replication brought are the standby's own.
+        for entry in _history(old_primary, window_from, None):
             rtype, rid, version, updated = _identity(entry)
             if not rtype:
                 continue
-            if version and _has_version(survivor, rtype, rid, version, updated):
+            if version and _has_version(survivor, rtype, rid, version, updated, "resource" not in entry):
                 continue  # it was replicated after all (a cycle imported it but never moved the watermark)
             lost += 1
             touched[f"{rtype}/{rid}"] = touched.get(f"{rtype}/{rid}", 0) + 1
@@ -834,6 +956,7 @@ def lost_window(step: Step, failover: dict[str, Any], folder: Path) -> dict[str,
         "failover_run": failover["run"],
         "window_from": window_from,
         "window_to": switched_at,
+        "read_until": iso(step.ctx.azure.now()),
         "lost": lost,
         "resources": len(touched),
         "conflicts": len(conflicts),
@@ -860,14 +983,15 @@ def _identity(entry: dict[str, Any]) -> tuple[str | None, str, str | None, str |
     return rtype, rid, version, meta.get("lastUpdated") or response.get("lastModified")
 
 
-def _has_version(client: Any, rtype: str, rid: str, version: str, updated: str | None) -> bool:
-    """The service holds this exact version: the same versionId written at the same instant."""
+def _has_version(client: Any, rtype: str, rid: str, version: str, updated: str | None, deleted: bool) -> bool:
+    """The service holds this exact version: the same versionId written at the same instant (a delete: the same
+    versionId deleted there too, which vread answers 410)."""
     found = client.request("GET", f"{rtype}/{rid}/_history/{version}")
-    if found.status not in (200, 410):
+    if found.status == 410:
+        return deleted
+    if found.status != 200 or deleted or not isinstance(found.body, dict):
         return False
-    if found.status == 410 or not isinstance(found.body, dict) or not updated:
-        return found.status == 200 or updated is None
-    return (found.body.get("meta") or {}).get("lastUpdated") == updated
+    return updated is None or (found.body.get("meta") or {}).get("lastUpdated") == updated
 
 
 class Resolve(Step):
@@ -925,14 +1049,21 @@ def _same(a: Any, b: Any) -> bool:
         return a.status in (404, 410) and b.status in (404, 410)
     if a.status != 200:
         return True
-    strip = ("meta", "text")
-    return {k: v for k, v in a.body.items() if k not in strip} == {k: v for k, v in b.body.items() if k not in strip}
+    return _without_version(a.body) == _without_version(b.body)
+
+
+def _without_version(resource: dict[str, Any]) -> dict[str, Any]:
+    """A resource as a client wrote it: meta without what the server sets (versionId, lastUpdated); tags, security
+    labels and profiles kept."""
+    meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
+    body = {k: v for k, v in resource.items() if k != "meta"}
+    return {**body, "meta": meta} if meta else body
 
 
 def _resolve(old_primary: Any, rtype: str, rid: str, survivor_now: Any) -> None:
     """The standby's latest version wins on the old primary: written on top (or the resource deleted)."""
     if survivor_now.status == 200 and isinstance(survivor_now.body, dict):
-        body = {k: v for k, v in survivor_now.body.items() if k != "meta"}
+        body = _without_version(survivor_now.body)
         response = old_primary.request("PUT", f"{rtype}/{rid}", body)
     elif survivor_now.status in (404, 410):
         response = old_primary.delete(rtype, rid)

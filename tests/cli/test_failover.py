@@ -353,3 +353,70 @@ def test_a_following_replicator_waits_for_the_switch_then_replicates_the_other_w
     advance(ahds.store, 30 * 60)
     _replicate(cli, ahds, 1)
     assert _latest(ahds, PRIMARY) == _latest(ahds, STANDBY)
+
+
+def test_a_switch_that_stopped_half_way_is_finished_before_any_other(ahds, cli):
+    """active.json says a failover was moving the origins when it stopped: a failback (or another failover) is
+    refused with the run to resume, so it cannot flip the origins back over writes made on the standby."""
+    _replicate(cli, ahds, 1)
+    pending = {
+        "active": "primary",
+        "switching": {"to": "standby", "run": "20261203T000000Z-abcdef", "command": "failover"},
+    }
+    with ahds.store.transaction():
+        blob.put_blob(
+            ahds.store, "fhirdemoexports", "fhirdr-replication", f"{ANCHOR}/active.json", json.dumps(pending).encode()
+        )
+    before = _origins(ahds)
+    for command in ("failback", "failover"):
+        refused = cli("--sim", command, "--apply", "--yes")
+        assert refused.exit_code == 4, refused.output
+        assert "fhirdr failover --resume 20261203T000000Z-abcdef" in refused.output
+    assert _origins(ahds) == before
+
+
+def test_an_unplanned_switch_to_a_standby_that_never_received_anything_is_refused(ahds, cli):
+    """With no verified watermark the standby is empty: sending clients there is refused unless forced."""
+    lifecycle.outage(ahds.store, "westus2")
+    refused = cli("--sim", "failover", "--apply", "--yes", "--unplanned")
+    assert refused.exit_code == 4 and "nothing was ever replicated" in refused.output, refused.output
+    assert _doc(ahds, "active.json") is None
+
+
+def test_reconcile_never_deletes_on_the_old_primary(ahds, cli):
+    """Reversed, the target of replication is the old primary: what only it holds may be an unplanned failover's
+    lost window, which failback writes for review; reconcile skips (replicate's issue: it never deletes there)."""
+    _workload(cli, duration="5m")
+    _replicate(cli, ahds, 3)
+    assert cli("--sim", "failover", "--apply", "--yes").exit_code == 0
+    advance(ahds.store, 60)
+    result = cli("--sim", "-o", "json", "replicate", "--reconcile")
+    assert result.exit_code == 0, result.output
+    assert "skipped" in json.loads(result.stdout)["reconcile"]["summary"]
+
+
+def test_with_automatic_failover_the_pause_stops_writes_on_both_sides(isolated, cli):
+    """automatic_failover = true keeps the standby's origin enabled at priority 2: Front Door would send writes
+    there as soon as the primary's origin is disabled (routing-methods "Priority"), before the final cycle. The
+    pause disables both; nothing the primary acknowledged is missing on the standby at the switch."""
+    world = make_world(isolated, kind="ahds")
+    text = world.target_file.read_text()
+    world.target_file.write_text(
+        text.replace(
+            'profile = "contosohealth-fd"\n',
+            'profile = "contosohealth-fd"\naudience = "api://contoso-fhir"\nautomatic_failover = true\n',
+        )
+    )
+    assert cli("--sim", "enable", "--apply", "--yes").exit_code == 0
+    assert cli("--sim", "configure-endpoint", "--apply", "--yes").exit_code == 0
+    assert _origins(world)["standby"]["enabledState"] == "Enabled"
+    _workload(cli)
+    _replicate(cli, world, 3)
+    advance(world.store, 20)
+    result = cli("--sim", "failover", "--apply", "--yes")
+    assert result.exit_code == 0, result.output
+    primary, standby = _versions(world, PRIMARY), _versions(world, STANDBY)
+    assert set(primary) <= set(standby) and all(standby[k] == v for k, v in primary.items())
+    origins = _origins(world)
+    assert (origins["standby"]["priority"], origins["primary"]["priority"]) == (1, 2)
+    assert origins["primary"]["enabledState"] == "Enabled"  # automatic_failover: the other one stays enabled
