@@ -4,6 +4,7 @@ Under `{container}/fhirdr-state/{workspace}-{service}/`:
 
 - `watermark.json`: the `_till` of the last cycle whose import was verified; written with If-Match on the
   ETag read at the cycle's start, so a runner that lost its lease cannot move it back.
+- `lease-queue.json`: a switch waiting for the lease; runners take none while it is there and live.
 - `lease.json`: who runs cycles now and until when (holder, expiry). Taken with If-None-Match: * (no lease
   yet) or If-Match on the ETag of an expired one; renewed the same way. An etag-conditional blob rather
   than a Blob lease: a Blob lease lasts at most 60 s and does not name its holder, and the second runner
@@ -25,6 +26,8 @@ from fhirdr.errors import AzureError, BadInputError, SafetyGateError
 log = logging.getLogger(__name__)
 
 STATE_PREFIX = "fhirdr-state"
+# Written by a switch that waits for the lease (holder, expires): runners stand aside until it has taken it.
+QUEUE_BLOB = "lease-queue.json"
 _INVERT = 10**11  # seconds: an inverted timestamp sorts newest first until the year 5138
 STORAGE_SUFFIXES = {
     "AzureCloud": "core.windows.net",
@@ -134,6 +137,10 @@ class ReplicationState:
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
 
         now = self.session.now()
+        # A switch (failover, failback) waiting for this lease goes first: no runner starts a cycle meanwhile.
+        queued, _ = self._read(QUEUE_BLOB)
+        if queued and queued.get("holder") != holder and float(queued.get("expires", 0)) > now:
+            raise LeaseHeld(queued["holder"], float(queued["expires"]), f"{self.prefix}/{QUEUE_BLOB}")
         current, etag = self._read("lease.json")
         if current and current.get("holder") != holder and float(current.get("expires", 0)) > now:
             raise LeaseHeld(current["holder"], float(current["expires"]), f"{self.prefix}/lease.json")
@@ -162,6 +169,20 @@ class ReplicationState:
                 hint="a longer [replication] lease, or fewer runners",
             ) from None
         return Lease(lease.holder, document["expires"], etag)
+
+    def queue(self, holder: str, seconds: float) -> None:
+        """Ask for the lease next: runners do not start cycles until `holder` has taken and released it."""
+        self._write(QUEUE_BLOB, {"holder": holder, "expires": self.session.now() + seconds}, None)
+
+    def dequeue(self, holder: str) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        queued, _ = self._read(QUEUE_BLOB)
+        if queued and queued.get("holder") == holder:
+            try:
+                self._blob(QUEUE_BLOB).delete_blob()
+            except ResourceNotFoundError:
+                return
 
     def release(self, lease: Lease) -> None:
         from azure.core import MatchConditions

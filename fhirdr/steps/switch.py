@@ -407,6 +407,7 @@ class SwitchLease(Step):
 
         state = _state(self, _from(self))
         deadline = self.ctx.azure.now() + self.ctx.target.replication.lease_seconds + LEASE_POLL_SECONDS
+        state.queue(_holder(self), SWITCH_LEASE_SECONDS)  # runners start no new cycle from now on
         while True:
             try:
                 state.acquire(_holder(self), SWITCH_LEASE_SECONDS, f"switch-{_run_id(self)}")
@@ -414,6 +415,7 @@ class SwitchLease(Step):
                 return
             except LeaseHeld as held:
                 if held.holder.startswith(SWITCH_HOLDER_PREFIX) or self.ctx.azure.now() >= deadline:
+                    state.dequeue(_holder(self))
                     raise
             self.ctx.azure.sleep(LEASE_POLL_SECONDS)
 
@@ -824,7 +826,11 @@ class ReleaseSwitchLease(Step):
     params = TO
 
     def facts(self) -> list[dict[str, Any] | None]:
-        return [_state(self, role).holder() for role in (_from(self), _to(self))]
+        from fhirdr.replication.state import QUEUE_BLOB
+
+        leases = [_state(self, role).holder() for role in (_from(self), _to(self))]
+        queued = [_state(self, role).read_document(QUEUE_BLOB)[0] for role in (_from(self), _to(self))]
+        return leases + [{**q, "live": True} for q in queued if q]
 
     def observe(self, facts: list[dict[str, Any] | None]) -> str:
         held = [f"{lease['holder']}" for lease in facts if lease and lease["live"]]
@@ -843,6 +849,7 @@ class ReleaseSwitchLease(Step):
             lease, etag = state.read_document("lease.json")
             if lease and lease.get("holder") == _holder(self):
                 state.release(Lease(_holder(self), 0, etag or ""))
+            state.dequeue(_holder(self))
         _update_record(self, finished_at=iso(self.ctx.azure.now()))
 
 
