@@ -661,6 +661,8 @@ class SwitchOrigins(Step):
                 "switched_at": iso(now),
                 "window_from": iso(window_from) if window_from else None,
                 "paused_at": record.get("paused_at"),
+                # The switch this one undoes (a failback's failover): its lost-window report stays findable.
+                "previous": {k: v for k, v in current.items() if k not in ("previous", "switching")},
             }
             write_active(self.ctx.azure, self.ctx.target, account, container, document)
         if not record.get("switched_at"):
@@ -675,14 +677,20 @@ class WritesLand(Step):
     params = TO
 
     def facts(self) -> dict[str, Any]:
-        return _record(self)[0]
+        record = _record(self)[0]
+        active = _active(self)
+        if not record.get("switched_at") and active.get("active") == _to(self) and active.get("run") != _run_id(self):
+            return {"earlier": active.get("run")}
+        return record
 
     def observe(self, facts: dict[str, Any]) -> str:
+        if facts.get("earlier"):
+            return f"switched to the {_to(self)} by an earlier run ({facts['earlier']}): nothing to check"
         checked = facts.get("writes_land")
         return f"a write through the front door landed in the {_to(self)} at {checked}" if checked else "not checked"
 
     def plan(self, facts: dict[str, Any]) -> list[Change]:
-        if facts.get("writes_land"):
+        if facts.get("writes_land") or facts.get("earlier"):
             return []
         return [Change("verify", "endpoint", f"write through the front door and read it back on the {_to(self)}")]
 
@@ -726,6 +734,7 @@ class ReverseFacts:
     watermark: float | None
     wanted_watermark: float | None
     service: Any | None
+    unreachable: str | None = None  # the old side's resource cannot be read (its region is down)
 
 
 class Reverse(Step):
@@ -737,19 +746,24 @@ class Reverse(Step):
     params = TO
 
     def facts(self) -> ReverseFacts:
+        from fhirdr.errors import AzureError
         from fhirdr.replication.preflight import _account as find_account
         from fhirdr.replication.preflight import _holds_blob_role
         from fhirdr.steps.standby import import_problems
 
         account, _ = _account(self)
-        service = _service(self, _from(self))
+        new, old = _watermark(self, _to(self)), _watermark(self, _from(self))
+        wanted = max(w for w in (new, old) if w is not None) if (new or old) else None
+        try:
+            service = _service(self, _from(self))
+        except AzureError as exc:
+            # Unplanned: the old primary's region is down, and Azure Resource Manager there with it.
+            return ReverseFacts([], new, wanted, None, exc.message)
         problems: list[str] = ["the service does not exist"] if service is None else []
         if service is not None:
             found = find_account(self.ctx, account)
             held = found is not None and _holds_blob_role(self.ctx, service, found.id)
             problems = import_problems(service, account, held, _from(self))
-        new, old = _watermark(self, _to(self)), _watermark(self, _from(self))
-        wanted = max(w for w in (new, old) if w is not None) if (new or old) else None
         return ReverseFacts(problems, new, wanted, service)
 
     def observe(self, facts: ReverseFacts) -> str:
@@ -759,6 +773,17 @@ class Reverse(Step):
 
     def plan(self, facts: ReverseFacts) -> list[Change]:
         changes = []
+        if facts.unreachable:
+            # Clients are switched; replication is reversed once the old side answers (failback does it first).
+            return [
+                Change(
+                    "later",
+                    _from(self),
+                    f"the {_from(self)} cannot be read ({facts.unreachable}): replication is reversed once it is "
+                    "back (`fhirdr failback` does it before its gates)",
+                    severity="warning",
+                )
+            ]
         if facts.service is None:
             return [Change("fix", _from(self), f"the {_from(self)} FHIR service does not exist", fixable=False)]
         fixable = [p for p in facts.import_problems if "identity cannot read" not in p]
@@ -874,7 +899,7 @@ class LostWindow(Step):
     params = TO
 
     def facts(self) -> WindowFacts:
-        active = _active(self)
+        active = _failover_of(self)
         report = None
         if active.get("mode") == "unplanned" and active.get("run"):
             report = _state(self, "primary").read_document(f"lost-window/{active['run']}.json")[0]
@@ -906,9 +931,17 @@ class LostWindow(Step):
         ]
 
     def apply(self, change: Change) -> None:
-        failover = _active(self)
+        failover = _failover_of(self)
         report = lost_window(self, failover, Path(self.ctx.options.get("state_dir") or "."))
         _state(self, "primary").write_document(f"lost-window/{failover['run']}.json", report)
+
+
+def _failover_of(step: Step) -> dict[str, Any]:
+    """The switch a failback comes back from: the active record now, or (once switched back) the one it undid."""
+    active = _active(step)
+    if active.get("active") == _to(step) and active.get("previous"):
+        return active["previous"]
+    return active
 
 
 def _history(client: Any, since: str | None, before: str | None) -> Any:
@@ -1010,7 +1043,7 @@ class Resolve(Step):
     params = TO
 
     def facts(self) -> dict[str, Any] | None:
-        active = _active(self)
+        active = _failover_of(self)
         if active.get("mode") != "unplanned" or active.get("active") != _from(self):
             return None
         return _state(self, "primary").read_document(f"lost-window/{active['run']}.json")[0]
@@ -1034,7 +1067,7 @@ class Resolve(Step):
         ]
 
     def apply(self, change: Change) -> None:
-        active = _active(self)
+        active = _failover_of(self)
         name = f"lost-window/{active['run']}.json"
         report, _ = _state(self, "primary").read_document(name)
         old_primary = _client(self, _to(self), retry=True)

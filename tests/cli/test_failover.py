@@ -182,6 +182,9 @@ def test_unplanned_failover_loses_exactly_the_writes_after_the_watermark_and_fai
     assert back.exit_code == 0, back.output
     run = _doc(ahds, "active.json")  # now the failback's record; the failover's report is kept by its run
     assert run["active"] == "primary"
+    observed = {s["id"]: s["observed"] for s in back.json()["steps"]}
+    assert "never reached the standby" in observed["failback.lost-window"]  # read again after the switch back
+    assert "given the standby's latest version" in observed["failback.resolve"]
     report_blob = _doc(ahds, f"lost-window/{failover_run}.json")
     listed = [json.loads(line) for line in Path(report_blob["file"]).read_text().splitlines()]
     assert {(row["resourceType"], row["id"], int(row["versionId"])) for row in listed} == lost
