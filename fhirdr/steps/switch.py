@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 # The switch's own hold on the replication lease: long enough for a final cycle and the switch.
 SWITCH_LEASE_SECONDS = 30 * 60
 LEASE_POLL_SECONDS = 5.0
+# How long the switch waits for a runner's cycle in progress: a live runner renews its lease while it works
+# (a large export can outlast one lease), so the wait is bounded by this, not by one lease's length.
+CYCLE_WAIT_SECONDS = 30 * 60
 FINAL_CYCLES = 5
 MARKER_SYSTEM = "https://fhirdr.dev/switch-check"
 TO = {"to": Param(str, required=True, choices=("standby", "primary"))}
@@ -406,7 +409,8 @@ class SwitchLease(Step):
         from fhirdr.replication.state import LeaseHeld
 
         state = _state(self, _from(self))
-        deadline = self.ctx.azure.now() + self.ctx.target.replication.lease_seconds + LEASE_POLL_SECONDS
+        lease_seconds = self.ctx.target.replication.lease_seconds
+        deadline = self.ctx.azure.now() + max(CYCLE_WAIT_SECONDS, lease_seconds + LEASE_POLL_SECONDS)
         state.queue(_holder(self), SWITCH_LEASE_SECONDS)  # runners start no new cycle from now on
         while True:
             try:

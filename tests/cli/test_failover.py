@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from fhirdr.fhir.client import FhirClient
+from fhirdr.replication.times import parse_instant
 from fhirdr.sim import blob, lifecycle
 from fhirdr.sim.providers.cdn import ENDPOINT_TYPE, ORIGIN_TYPE
 from fhirdr.sim.timeline import advance
@@ -356,6 +357,51 @@ def test_a_following_replicator_waits_for_the_switch_then_replicates_the_other_w
     advance(ahds.store, 30 * 60)
     _replicate(cli, ahds, 1)
     assert _latest(ahds, PRIMARY) == _latest(ahds, STANDBY)
+
+
+def _runner_lease(world, expires_in: float) -> float:
+    """A replication runner's lease on the forward direction, as `ReplicationState.acquire` writes it."""
+    now = world.store.now()
+    lease = {"holder": "vm/pid-1/dead00", "acquired": now, "expires": now + expires_in, "cycle": "c-1"}
+    with world.store.transaction():
+        blob.put_blob(
+            world.store, "fhirdemoexports", "fhirdr-replication", f"{ANCHOR}/lease.json", json.dumps(lease).encode()
+        )
+    return now + expires_in
+
+
+def test_a_runner_that_died_holding_the_lease_is_waited_out_then_the_switch_goes_on(ahds, cli):
+    """A runner killed mid-cycle leaves its lease until it expires: the switch waits for the expiry (it does not
+    break a lease that may still be working) and then switches."""
+    _workload(cli)
+    _replicate(cli, ahds, 5)
+    expiry = _runner_lease(ahds, 240)
+    result = cli("--sim", "-o", "json", "failover", "--apply", "--yes")
+    assert result.exit_code == 0, result.output
+    (name,) = [
+        r[0] for r in ahds.store._conn.execute("SELECT name FROM blobs WHERE name LIKE ?", (f"{ANCHOR}/switches/%",))
+    ]
+    record = json.loads(blob.get_blob(ahds.store, "fhirdemoexports", "fhirdr-replication", name).body)
+    assert parse_instant(record["lease_taken"]) >= expiry  # it waited for the lease to expire, in simulated time
+    assert _doc(ahds, "active.json")["active"] == "standby"
+    assert _doc(ahds, "lease-queue.json") is None
+
+
+def test_a_cycle_that_outlasts_the_wait_stops_the_switch_before_anything_changes(ahds, cli):
+    """A runner whose lease stays live for longer than the switch waits (30 min) is never overtaken: the switch
+    stops at the lease, exits 4 naming the holder, and leaves the origins and the queue as they were."""
+    _workload(cli)
+    _replicate(cli, ahds, 5)
+    started = ahds.store.now()
+    _runner_lease(ahds, 2 * 3600)
+    before = _origins(ahds)
+    result = cli("--sim", "failover", "--apply", "--yes")
+    assert result.exit_code == 4, result.output
+    assert "vm/pid-1/dead00" in result.output
+    assert 30 * 60 <= ahds.store.now() - started < 2 * 3600
+    assert _origins(ahds) == before
+    assert _doc(ahds, "lease-queue.json") is None  # runners are not kept waiting for a switch that gave up
+    assert (_doc(ahds, "active.json") or {}).get("active", "primary") == "primary"
 
 
 def test_a_switch_that_stopped_half_way_is_finished_before_any_other(ahds, cli):
