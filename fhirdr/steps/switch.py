@@ -410,8 +410,9 @@ class SwitchLease(Step):
 
         state = _state(self, _from(self))
         lease_seconds = self.ctx.target.replication.lease_seconds
-        deadline = self.ctx.azure.now() + max(CYCLE_WAIT_SECONDS, lease_seconds + LEASE_POLL_SECONDS)
-        state.queue(_holder(self), SWITCH_LEASE_SECONDS)  # runners start no new cycle from now on
+        waits = max(CYCLE_WAIT_SECONDS, lease_seconds + LEASE_POLL_SECONDS)
+        deadline = self.ctx.azure.now() + waits
+        state.queue(_holder(self), waits + LEASE_POLL_SECONDS)  # runners start no new cycle while it waits
         while True:
             try:
                 state.acquire(_holder(self), SWITCH_LEASE_SECONDS, f"switch-{_run_id(self)}")

@@ -90,8 +90,10 @@ def _origins(world):
     return {o.body["name"]: o.body["properties"] for o in world.store.by_type(ORIGIN_TYPE)}
 
 
-def _run_id(isolated) -> str:
-    return sorted((isolated / "state" / "runs").glob("*.jsonl"))[-1].stem
+def _switching_journal(isolated) -> Path | None:
+    """The failover's journal once it has started moving the origins. Run ids name only the second a run
+    started, so the fixture's enable runs of the same second may sort after it: look in every journal."""
+    return next((path for path in (isolated / "state" / "runs").glob("*.jsonl") if _switching(path)), None)
 
 
 def test_planned_failover_loses_nothing_and_replication_runs_the_other_way(ahds, cli):
@@ -283,17 +285,15 @@ def test_kill_9_mid_switch_then_resume_converges_with_one_switch_and_no_duplicat
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and process.poll() is None:
-            files = sorted((isolated / "state" / "runs").glob("*.jsonl"))
-            if files and _switching(files[-1]):
-                journal = files[-1]
+            journal = _switching_journal(isolated)
+            if journal is not None:
                 break
             time.sleep(0.02)
         time.sleep(1.0)
         process.kill()
         process.wait(timeout=30)
-        files = sorted((isolated / "state" / "runs").glob("*.jsonl"))
-        if journal is None and files and _switching(files[-1]):
-            journal = files[-1]  # it got there between two looks, and ended (the assertions below say how)
+        # It may have got there between two looks, and ended (the assertions below say how).
+        journal = journal or _switching_journal(isolated)
     finally:
         if process.poll() is None:
             process.kill()
