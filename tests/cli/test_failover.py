@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from fhirdr.fhir.client import FhirClient
+from fhirdr.replication.state import ReplicationState
 from fhirdr.replication.times import parse_instant
 from fhirdr.sim import blob, lifecycle
 from fhirdr.sim.providers.cdn import ENDPOINT_TYPE, ORIGIN_TYPE
@@ -360,14 +361,9 @@ def test_a_following_replicator_waits_for_the_switch_then_replicates_the_other_w
 
 
 def _runner_lease(world, expires_in: float) -> float:
-    """A replication runner's lease on the forward direction, as `ReplicationState.acquire` writes it."""
-    now = world.store.now()
-    lease = {"holder": "vm/pid-1/dead00", "acquired": now, "expires": now + expires_in, "cycle": "c-1"}
-    with world.store.transaction():
-        blob.put_blob(
-            world.store, "fhirdemoexports", "fhirdr-replication", f"{ANCHOR}/lease.json", json.dumps(lease).encode()
-        )
-    return now + expires_in
+    """A replication runner's lease on the forward direction, taken the way every cycle takes it."""
+    state = ReplicationState(world.session(), "fhirdemoexports", "fhirdr-replication", ANCHOR.split("/", 1)[1])
+    return state.acquire("vm/pid-1/dead00", expires_in, "c-1").expires
 
 
 def test_a_runner_that_died_holding_the_lease_is_waited_out_then_the_switch_goes_on(ahds, cli):
@@ -378,10 +374,7 @@ def test_a_runner_that_died_holding_the_lease_is_waited_out_then_the_switch_goes
     expiry = _runner_lease(ahds, 240)
     result = cli("--sim", "-o", "json", "failover", "--apply", "--yes")
     assert result.exit_code == 0, result.output
-    (name,) = [
-        r[0] for r in ahds.store._conn.execute("SELECT name FROM blobs WHERE name LIKE ?", (f"{ANCHOR}/switches/%",))
-    ]
-    record = json.loads(blob.get_blob(ahds.store, "fhirdemoexports", "fhirdr-replication", name).body)
+    record = _doc(ahds, f"switches/failover-{result.json()['run_id']}.json")
     assert parse_instant(record["lease_taken"]) >= expiry  # it waited for the lease to expire, in simulated time
     assert _doc(ahds, "active.json")["active"] == "standby"
     assert _doc(ahds, "lease-queue.json") is None
